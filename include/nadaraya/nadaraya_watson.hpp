@@ -1,0 +1,182 @@
+#ifndef NADARAYA_NADARAYA_WATSON_HPP
+#define NADARAYA_NADARAYA_WATSON_HPP
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "bandwidth.hpp"
+#include "detail/check.hpp"
+#include "detail/training_set.hpp"
+#include "kernel.hpp"
+#include "kernels.hpp"
+#include "options.hpp"
+#include "pool.hpp"
+
+namespace nadaraya {
+
+/// Nadaraya–Watson kernel regression, i.e. attention pooling by similarity:
+/// \f[ f(q) = \sum_i \alpha_i(q) y_i, \qquad
+///     \alpha_i(q) = \frac{w_i k(\|(q - x_i)/h\|^2)}{\sum_j w_j k(\|(q - x_j)/h\|^2)}. \f]
+/// The weights are a softmax of log-weights, so a tiny Gaussian bandwidth gives the nearest
+/// neighbour's value (the mean of tied neighbours) and a huge one the global weighted mean.
+/// A query that no key reaches (compact kernels) gets NaN, or the nearest keys' mean with
+/// `Options::unreached = Unreached::nearest_neighbour`.
+///
+/// \tparam Kernel  any kernel (Constant gives the mean predictor)
+/// \tparam Scalar_ float or double
+///
+/// \code
+/// NadarayaWatson<Gaussian> nw(Bandwidth::scalar(0.3));
+/// nw.fit(X, Y);                          // X n x d, Y n x k (or a vector)
+/// Eigen::MatrixXd Yq = nw.predict(Q);    // m x k
+/// \endcode
+/// Threading: const member functions may be called from several threads at once.
+template <class Kernel, class Scalar_ = double>
+class NadarayaWatson {
+ public:
+  using Scalar = Scalar_;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  explicit NadarayaWatson(Bandwidth bandwidth = Bandwidth::silverman(), Options options = {})
+      : m_bandwidth(std::move(bandwidth)), m_options(options) {}
+
+  /// Stores inputs X (n x d) and outputs Y (n x k; a vector is one output).
+  template <class XDerived, class YDerived>
+  NadarayaWatson& fit(const Eigen::MatrixBase<XDerived>& X, const Eigen::MatrixBase<YDerived>& Y) {
+    return fit_impl(X, Y, Eigen::VectorXd());
+  }
+
+  /// As fit(X, Y), with non-negative sample weights (one per row, not all zero).
+  template <class XDerived, class YDerived, class WeightDerived>
+  NadarayaWatson& fit(const Eigen::MatrixBase<XDerived>& X, const Eigen::MatrixBase<YDerived>& Y,
+                      const Eigen::MatrixBase<WeightDerived>& weights) {
+    return fit_impl(X, Y, weights.template cast<double>());
+  }
+
+  /// The pooled outputs for each row of Q: m x k.
+  template <class Derived>
+  Matrix predict(const Eigen::MatrixBase<Derived>& Q) const {
+    const Matrix queries = m_training.scale_queries(Q, "NadarayaWatson::predict");
+    return pool_outputs(queries, false);
+  }
+
+  /// Each training point predicted from all the others (its own pair excluded): n x k.
+  /// With a single training point there are no others: NaN (whatever the Unreached rule).
+  Matrix predict_leave_one_out() const {
+    m_training.check_fitted("NadarayaWatson::predict_leave_one_out");
+    return pool_outputs(m_training.keys(), true);
+  }
+
+  /// The attention weights alpha_i(q): m x n, each row non-negative and summing to one (a NaN row
+  /// for an unreached query under Unreached::nan). The only call that forms an m x n matrix.
+  template <class Derived>
+  Matrix attention_weights(const Eigen::MatrixBase<Derived>& Q) const {
+    const Matrix queries = m_training.scale_queries(Q, "NadarayaWatson::attention_weights");
+    const Matrix& keys = m_training.keys();
+    const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols();
+    const Matrix query_rows = queries.transpose(), key_rows = keys.transpose();
+    Matrix weights(m, n);
+    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> log_weights(n);
+    for (Eigen::Index q = 0; q < m; ++q) {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        log_weights(i) = detail::pair_log_weight<Kernel>(
+            query_rows.data() + q * d, key_rows.data() + i * d, d, m_training.log_weights()(i));
+      }
+      const Scalar max = log_weights.maxCoeff();
+      if (max > -std::numeric_limits<Scalar>::infinity()) {
+        weights.row(q) = (log_weights.array() - max).exp().matrix();
+        weights.row(q) /= weights.row(q).sum();
+        continue;
+      }
+      weights.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+      if (m_options.unreached == Unreached::nearest_neighbour) {
+        weights.row(q).setZero();
+        double total = 0;
+        const auto nearest = m_training.nearest_keys(queries.row(q), -1);
+        for (Eigen::Index i : nearest) total += sample_weight(i);
+        for (Eigen::Index i : nearest) weights(q, i) = static_cast<Scalar>(sample_weight(i) / total);
+      }
+    }
+    return weights;
+  }
+
+  /// Coefficient of determination R^2 of predict(Q) against Y, over all outputs (1 - residual
+  /// sum of squares / total sum of squares about each output's mean; scikit-learn's `score` with
+  /// uniform averaging when k = 1).
+  template <class QDerived, class YDerived>
+  Scalar score(const Eigen::MatrixBase<QDerived>& Q, const Eigen::MatrixBase<YDerived>& Y) const {
+    const char* where = "NadarayaWatson::score";
+    detail::check_rows(Y, Q.rows(), "Y", where, "'Q'");
+    detail::check_cols(Y, m_outputs.cols(), "Y", where, "the training outputs");
+    detail::check_finite(Y, "Y", where);
+    const Matrix prediction = predict(Q);
+    const Matrix truth = Y;
+    const Scalar residual = (truth - prediction).squaredNorm();
+    const Scalar total = (truth.rowwise() - truth.colwise().mean()).squaredNorm();
+    return Scalar(1) - residual / total;
+  }
+
+  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data.
+  void set_bandwidth(const Bandwidth& bandwidth) {
+    m_bandwidth = bandwidth;
+    if (m_training.fitted()) {
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
+                                      m_bandwidth, "NadarayaWatson::set_bandwidth");
+    }
+  }
+
+  /// The widths in use, in kernel scale, one per dimension.
+  const Eigen::VectorXd& bandwidth() const {
+    m_training.check_fitted("NadarayaWatson::bandwidth");
+    return m_training.widths();
+  }
+  bool is_fitted() const { return m_training.fitted(); }
+  Eigen::Index n_samples() const { return m_training.data().rows(); }
+  Eigen::Index n_features() const { return m_training.data().cols(); }
+  Eigen::Index n_outputs() const { return m_outputs.cols(); }
+  const Options& options() const { return m_options; }
+
+ private:
+  template <class XDerived, class YDerived>
+  NadarayaWatson& fit_impl(const Eigen::MatrixBase<XDerived>& X,
+                           const Eigen::MatrixBase<YDerived>& Y, const Eigen::VectorXd& weights) {
+    static_assert(std::is_same<typename YDerived::Scalar, Scalar>::value,
+                  "Y's scalar type must be the estimator's Scalar: convert it with "
+                  "Y.template cast<Scalar>()");
+    const char* where = "NadarayaWatson::fit";
+    detail::check_not_empty(Y, "Y", where);
+    detail::check_rows(Y, X.rows(), "Y", where, "'X'");
+    detail::check_finite(Y, "Y", where);
+    Matrix outputs = Y;
+    m_training.template fit<Kernel>(X, weights, m_bandwidth, where);
+    m_outputs = std::move(outputs);
+    return *this;
+  }
+
+  Matrix pool_outputs(const Matrix& queries, bool leave_one_out) const {
+    PoolOptions pool_options;
+    pool_options.leave_one_out = leave_one_out;
+    pool_options.threads = m_options.threads;
+    PoolResult<Scalar> pooled = pool<Kernel>(queries, m_training.keys(), m_outputs,
+                                             m_training.log_weights(), pool_options);
+    m_training.fill_unreached(queries, pooled.log_sum, m_outputs, m_options.unreached,
+                              leave_one_out, pooled.mean);
+    return std::move(pooled.mean);
+  }
+
+  double sample_weight(Eigen::Index i) const {
+    return m_training.weights().size() == 0 ? 1.0 : m_training.weights()(i);
+  }
+
+  Bandwidth m_bandwidth;                   // as given: fixed widths or a rule
+  Options m_options;                       // unreached queries, threads
+  detail::TrainingSet<Scalar> m_training;  // inputs, scaled keys, widths, weights
+  Matrix m_outputs;                        // Y, n x k
+};
+
+}  // namespace nadaraya
+
+#endif  // NADARAYA_NADARAYA_WATSON_HPP

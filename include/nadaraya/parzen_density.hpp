@@ -1,0 +1,146 @@
+#ifndef NADARAYA_PARZEN_DENSITY_HPP
+#define NADARAYA_PARZEN_DENSITY_HPP
+
+#include <Eigen/Core>
+#include <cmath>
+
+#include "bandwidth.hpp"
+#include "detail/training_set.hpp"
+#include "kernel.hpp"
+#include "kernels.hpp"
+#include "options.hpp"
+#include "pool.hpp"
+
+namespace nadaraya {
+
+/// Parzen-window (kernel) density estimation:
+/// \f[ \hat p(q) = \frac{1}{\sum_i w_i} \sum_i w_i \frac{c_d}{h_1 \cdots h_d}
+///     k\!\left(\|(q - x_i)/h\|^2\right). \f]
+/// With equal weights and a Gaussian kernel this is scikit-learn's KernelDensity with
+/// `bandwidth = h`, and scipy's gaussian_kde with a diagonal covariance h^2.
+///
+/// \tparam Kernel  a normalisable kernel (ParzenDensity<Constant> does not compile)
+/// \tparam Scalar_ float or double
+///
+/// \code
+/// ParzenDensity<Epanechnikov> kde(Bandwidth::silverman());
+/// kde.fit(X);
+/// Eigen::VectorXd logp = kde.log_density(Q);
+/// \endcode
+/// Threading: const member functions may be called from several threads at once.
+template <class Kernel, class Scalar_ = double>
+class ParzenDensity {
+  static_assert(kernel_traits<Kernel>::is_normalisable,
+                "ParzenDensity needs a kernel whose profile integrates (not Constant)");
+
+ public:
+  using Scalar = Scalar_;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  explicit ParzenDensity(Bandwidth bandwidth = Bandwidth::silverman(), Options options = {})
+      : m_bandwidth(std::move(bandwidth)), m_options(options) {}
+
+  /// Stores the sample X (n x d, rows are samples) and resolves the bandwidth on it.
+  template <class Derived>
+  ParzenDensity& fit(const Eigen::MatrixBase<Derived>& X) {
+    m_training.template fit<Kernel>(X, Eigen::VectorXd(), m_bandwidth, "ParzenDensity::fit");
+    update_normaliser();
+    return *this;
+  }
+
+  /// As fit(X), with non-negative sample weights (one per row, not all zero).
+  template <class Derived, class WeightDerived>
+  ParzenDensity& fit(const Eigen::MatrixBase<Derived>& X,
+                     const Eigen::MatrixBase<WeightDerived>& weights) {
+    m_training.template fit<Kernel>(X, weights.template cast<double>(), m_bandwidth,
+                                    "ParzenDensity::fit");
+    update_normaliser();
+    return *this;
+  }
+
+  /// log p(q) for each row of Q, computed in log space: finite wherever the density is positive,
+  /// -inf where no sample's kernel reaches q (compact kernels).
+  template <class Derived>
+  Vector log_density(const Eigen::MatrixBase<Derived>& Q) const {
+    const Matrix queries = m_training.scale_queries(Q, "ParzenDensity::log_density");
+    return log_density_scaled(queries);
+  }
+
+  /// p(q) for each row of Q (exp of log_density; may underflow to 0 far from the data).
+  template <class Derived>
+  Vector density(const Eigen::MatrixBase<Derived>& Q) const {
+    return log_density(Q).array().exp().matrix();
+  }
+
+  /// Total log-likelihood sum_q log p(q) (scikit-learn's KernelDensity::score).
+  template <class Derived>
+  Scalar log_likelihood(const Eigen::MatrixBase<Derived>& Q) const {
+    return log_density(Q).sum();
+  }
+
+  /// log p_{-i}(x_i) for each training point: its density estimated from all the others
+  /// (weights renormalised without it). -inf when no other point reaches it; with a single
+  /// training point there are no others and every value is -inf.
+  Vector leave_one_out_log_density() const {
+    m_training.check_fitted("ParzenDensity::leave_one_out_log_density");
+    PoolOptions pool_options;
+    pool_options.leave_one_out = true;
+    pool_options.threads = m_options.threads;
+    const Vector& log_weights = m_training.log_weights();
+    Vector log_sum = pool_log_sum<Kernel>(m_training.keys(), m_training.keys(), log_weights,
+                                          pool_options);
+    for (Eigen::Index i = 0; i < log_sum.size(); ++i) {
+      // Renormalise: the others hold 1 - w_i of the mass.
+      const Scalar rest = -std::expm1(log_weights(i));
+      log_sum(i) = rest > Scalar(0) ? log_sum(i) - std::log(rest)
+                                    : -std::numeric_limits<Scalar>::infinity();
+    }
+    return (log_sum.array() + m_log_normaliser).matrix();
+  }
+
+  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data.
+  void set_bandwidth(const Bandwidth& bandwidth) {
+    m_bandwidth = bandwidth;
+    if (m_training.fitted()) {
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
+                                      m_bandwidth, "ParzenDensity::set_bandwidth");
+      update_normaliser();
+    }
+  }
+
+  /// The widths in use, in kernel scale, one per dimension.
+  const Eigen::VectorXd& bandwidth() const {
+    m_training.check_fitted("ParzenDensity::bandwidth");
+    return m_training.widths();
+  }
+  bool is_fitted() const { return m_training.fitted(); }
+  Eigen::Index n_samples() const { return m_training.data().rows(); }
+  Eigen::Index n_features() const { return m_training.data().cols(); }
+  const Options& options() const { return m_options; }
+
+ private:
+  Vector log_density_scaled(const Matrix& queries) const {
+    PoolOptions pool_options;
+    pool_options.threads = m_options.threads;
+    const Vector log_sum =
+        pool_log_sum<Kernel>(queries, m_training.keys(), m_training.log_weights(), pool_options);
+    return (log_sum.array() + m_log_normaliser).matrix();
+  }
+
+  void update_normaliser() {
+    const Eigen::VectorXd& widths = m_training.widths();
+    m_log_normaliser = static_cast<Scalar>(
+        kernel_traits<Kernel>::log_normaliser(static_cast<int>(widths.size())) -
+        widths.array().log().sum());
+  }
+
+  Bandwidth m_bandwidth;                   // as given: fixed widths or a rule
+  Options m_options;                       // threads
+  detail::TrainingSet<Scalar> m_training;  // data, scaled keys, widths, weights
+  Scalar m_log_normaliser = 0;             // log c_d - sum_j log h_j
+};
+
+}  // namespace nadaraya
+
+#endif  // NADARAYA_PARZEN_DENSITY_HPP

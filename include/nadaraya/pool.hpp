@@ -1,0 +1,157 @@
+#ifndef NADARAYA_POOL_HPP
+#define NADARAYA_POOL_HPP
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "accumulator.hpp"
+#include "detail/check.hpp"
+#include "detail/parallel.hpp"
+#include "kernel.hpp"
+
+namespace nadaraya {
+
+/// How `pool` runs.
+struct PoolOptions {
+  bool leave_one_out = false;  ///< query i skips key i (the queries are the keys themselves)
+  int threads = 0;             ///< 0: OpenMP's default; 1: serial. Results do not depend on it.
+};
+
+/// Per query: the log of the kernel sum and the kernel-weighted mean of the values.
+template <class Scalar>
+struct PoolResult {
+  /// log sum_i w_i k(r2_i) over the keys; -inf for a query that no key reaches.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> log_sum;
+  /// m x k: sum_i w_i k(r2_i) y_i / sum_i w_i k(r2_i); a NaN row for a query no key reaches.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> mean;
+};
+
+namespace detail {
+
+/// log w + log k(||q - x||^2) for one (query, key) pair given as contiguous coordinates.
+template <class Kernel, class Scalar>
+Scalar pair_log_weight(const Scalar* query, const Scalar* key, Eigen::Index d, Scalar log_weight) {
+  Scalar r2 = 0;
+  for (Eigen::Index j = 0; j < d; ++j) {
+    const Scalar difference = query[j] - key[j];
+    r2 += difference * difference;
+  }
+  return kernel_traits<Kernel>::log_profile(r2) + log_weight;
+}
+
+template <class QDerived, class KDerived, class VDerived, class WDerived>
+void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
+                          const Eigen::MatrixBase<KDerived>& keys,
+                          const Eigen::MatrixBase<VDerived>& values,
+                          const Eigen::MatrixBase<WDerived>& key_log_weights,
+                          const PoolOptions& options) {
+  const char* where = "pool";
+  check_not_empty(keys, "keys", where);
+  check_finite(keys, "keys", where);
+  check_finite(queries, "queries", where);
+  check_cols(queries, keys.cols(), "queries", where, "'keys'");
+  if (values.cols() > 0) check_rows(values, keys.rows(), "values", where, "'keys'");
+  check_finite(values, "values", where);
+  if (key_log_weights.size() != 0) {
+    if (key_log_weights.cols() != 1) fail(where, "argument 'key_log_weights' must be a vector");
+    check_rows(key_log_weights, keys.rows(), "key_log_weights", where, "'keys'");
+    for (Eigen::Index i = 0; i < key_log_weights.rows(); ++i) {
+      const auto value = key_log_weights(i, 0);
+      if (std::isnan(value) || value == std::numeric_limits<decltype(value)>::infinity()) {
+        fail(where, "argument 'key_log_weights' must be below +infinity and not NaN, got ", value,
+             " at row ", i);
+      }
+    }
+  }
+  if (options.leave_one_out && queries.rows() != keys.rows()) {
+    fail(where, "leave_one_out needs the queries to be the keys, but there are ", queries.rows(),
+         " queries and ", keys.rows(), " keys");
+  }
+}
+
+}  // namespace detail
+
+/// The engine: attention pooling of `values` over `keys` for every row of `queries`, streaming
+/// over the keys with a running maximum (SoftmaxAccumulator), in O((m + n) d + m k) memory.
+///
+/// Queries and keys are already divided by the bandwidth: the pair (q, x) has log-weight
+/// \f$ \log w_x + \log k(\|q - x\|^2) \f$. Every estimator calls this one function.
+///
+/// \tparam Kernel           a kernel (see kernel.hpp)
+/// \param queries           m x d, scaled
+/// \param keys              n x d, scaled
+/// \param values            n x k (k = 0 for weights only, e.g. densities)
+/// \param key_log_weights   n log sample weights, or empty for equal weights (log w = 0)
+/// \param options           leave-one-out exclusion, threads
+/// \return log kernel sums (m) and pooled means (m x k)
+/// \throws InvalidArgument on mismatched shapes or non-finite input.
+///
+/// Threading: parallel over queries; each query's sum runs in the same order whatever the
+/// number of threads, so results are bit-identical for any `threads`.
+template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
+PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& queries,
+                                           const Eigen::MatrixBase<KDerived>& keys,
+                                           const Eigen::MatrixBase<VDerived>& values,
+                                           const Eigen::MatrixBase<WDerived>& key_log_weights,
+                                           const PoolOptions& options = {}) {
+  using Scalar = typename QDerived::Scalar;
+  static_assert(std::is_same<Scalar, typename KDerived::Scalar>::value &&
+                    std::is_same<Scalar, typename VDerived::Scalar>::value &&
+                    std::is_same<Scalar, typename WDerived::Scalar>::value,
+                "pool: queries, keys, values and key_log_weights must share one Scalar type");
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  detail::check_pool_arguments(queries, keys, values, key_log_weights, options);
+  const int threads = detail::resolve_threads(options.threads, "pool");
+
+  const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols(), k = values.cols();
+  // One column per point: each pair reads two contiguous runs of d coordinates.
+  const Matrix query_columns = queries.transpose();
+  const Matrix key_columns = keys.transpose();
+  const Matrix value_columns = values.transpose();
+  const Vector log_weights =
+      key_log_weights.size() == 0 ? Vector::Zero(n) : Vector(key_log_weights.col(0));
+
+  PoolResult<Scalar> result;
+  result.log_sum.resize(m);
+  result.mean.resize(m, k);
+  const bool leave_one_out = options.leave_one_out;
+#if NADARAYA_HAS_OPENMP
+#pragma omp parallel num_threads(threads) if (threads > 1 && m > 1)
+#endif
+  {
+    SoftmaxAccumulator<Scalar> state(k);
+#if NADARAYA_HAS_OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (Eigen::Index q = 0; q < m; ++q) {
+      state.reset();
+      const Scalar* query = query_columns.data() + q * d;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        if (leave_one_out && i == q) continue;
+        const Scalar log_weight = detail::pair_log_weight<Kernel>(
+            query, key_columns.data() + i * d, d, log_weights(i));
+        state.add(log_weight, value_columns.col(i).transpose());
+      }
+      result.log_sum(q) = state.log_sum();
+      result.mean.row(q) = state.mean().transpose();
+    }
+  }
+  (void)threads;
+  return result;
+}
+
+/// `pool` without values: the log kernel sums alone (what densities need).
+template <class Kernel, class QDerived, class KDerived, class WDerived>
+Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, 1> pool_log_sum(
+    const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
+    const Eigen::MatrixBase<WDerived>& key_log_weights, const PoolOptions& options = {}) {
+  using Matrix = Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  return pool<Kernel>(queries, keys, Matrix(keys.rows(), 0), key_log_weights, options).log_sum;
+}
+
+}  // namespace nadaraya
+
+#endif  // NADARAYA_POOL_HPP
