@@ -111,12 +111,14 @@ class Bandwidth {
     Eigen::VectorXd widths(d);
     for (Eigen::Index j = 0; j < d; ++j) {
       const Eigen::VectorXd column = X.col(j).template cast<double>();
-      const double sd = weighted_sd(column, w);
+      // A constant column has no spread; its rounding noise must not pass for one.
+      const bool constant = column.maxCoeff() == column.minCoeff();
+      const double sd = constant ? 0.0 : weighted_sd(column, w);
       double spread = sd;
       if (m_rule == Rule::silverman) {
         const double iqr = weighted_quantile(column, w, 0.75, weights.size() == 0) -
                            weighted_quantile(column, w, 0.25, weights.size() == 0);
-        if (iqr > 0) spread = std::min(sd, iqr / 1.349);
+        if (iqr > 0 && !constant) spread = std::min(sd, iqr / 1.349);
       }
       if (!(spread > 0) || !std::isfinite(spread)) spread = 1.0;  // constant column, n = 1
       widths(j) = m_rule == Rule::scott

@@ -74,8 +74,9 @@ double integrate(F f, double a, double b, int panels) {
 }
 
 /// The radial moment M_p(d) = integral over r >= 0 of k(r^2) r^(d - 1 + p) dr of a kernel profile
-/// given as its log, on [0, radius] (radius = infinity: the range is cut where the integrand has
-/// decayed below e^-60 of its scale). Used for kernels without a closed form.
+/// given as its log, on [0, radius]. Unbounded support (radius = infinity) is mapped onto [0, 1)
+/// by r = t / (1 - t), which also copes with heavy, polynomial tails. Used for kernels without a
+/// closed form.
 template <class LogProfile>
 double radial_moment(LogProfile log_profile, int d, int p, double radius) {
   const double power = d - 1 + p;
@@ -83,14 +84,12 @@ double radial_moment(LogProfile log_profile, int d, int p, double radius) {
     if (r <= 0) return power == 0 ? std::exp(log_profile(0.0)) : 0.0;
     return std::exp(log_profile(r * r) + power * std::log(r));
   };
-  if (!std::isfinite(radius)) {
-    radius = 1;
-    while (radius < 1e6 && log_profile(radius * radius) + power * std::log(radius) >
-                               log_profile(0.0) - 60.0) {
-      radius *= 2;
-    }
-  }
-  return integrate(integrand, 0.0, radius, 512);
+  if (std::isfinite(radius)) return integrate(integrand, 0.0, radius, 512);
+  auto mapped = [&](double t) {
+    const double rest = 1.0 - t;
+    return integrand(t / rest) / (rest * rest);
+  };
+  return integrate(mapped, 0.0, 1.0, 4096);
 }
 
 }  // namespace detail
