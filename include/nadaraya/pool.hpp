@@ -30,30 +30,32 @@ struct PoolResult {
 
 namespace detail {
 
-/// log w + log k(||q - x||^2) for one (query, key) pair given as contiguous coordinates.
-template <class Kernel, class Scalar>
-Scalar pair_log_weight(const Scalar* query, const Scalar* key, Eigen::Index d, Scalar log_weight) {
+/// ||q - x||^2 for two points given as d contiguous coordinates.
+template <class Scalar>
+Scalar squared_distance(const Scalar* query, const Scalar* key, Eigen::Index d) {
   Scalar r2 = 0;
   for (Eigen::Index j = 0; j < d; ++j) {
     const Scalar difference = query[j] - key[j];
     r2 += difference * difference;
   }
-  return kernel_traits<Kernel>::log_profile(r2) + log_weight;
+  return r2;
 }
 
-template <class QDerived, class KDerived, class VDerived, class WDerived>
-void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
-                          const Eigen::MatrixBase<KDerived>& keys,
-                          const Eigen::MatrixBase<VDerived>& values,
-                          const Eigen::MatrixBase<WDerived>& key_log_weights,
-                          const PoolOptions& options) {
-  const char* where = "pool";
+/// log w + log k(||q - x||^2) for one (query, key) pair given as contiguous coordinates.
+template <class Kernel, class Scalar>
+Scalar pair_log_weight(const Scalar* query, const Scalar* key, Eigen::Index d, Scalar log_weight) {
+  return kernel_traits<Kernel>::log_profile(squared_distance(query, key, d)) + log_weight;
+}
+
+template <class QDerived, class KDerived, class WDerived>
+void check_stream_arguments(const Eigen::MatrixBase<QDerived>& queries,
+                            const Eigen::MatrixBase<KDerived>& keys,
+                            const Eigen::MatrixBase<WDerived>& key_log_weights,
+                            const PoolOptions& options, const char* where) {
   check_not_empty(keys, "keys", where);
   check_finite(keys, "keys", where);
   check_finite(queries, "queries", where);
   check_cols(queries, keys.cols(), "queries", where, "'keys'");
-  if (values.cols() > 0) check_rows(values, keys.rows(), "values", where, "'keys'");
-  check_finite(values, "values", where);
   if (key_log_weights.size() != 0) {
     if (key_log_weights.cols() != 1) fail(where, "argument 'key_log_weights' must be a vector");
     check_rows(key_log_weights, keys.rows(), "key_log_weights", where, "'keys'");
@@ -73,6 +75,104 @@ void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
 
 }  // namespace detail
 
+/// The engine's one loop over (query, key) pairs, with what is summed per pair left to a policy.
+/// Every O(n m) computation of the library (densities, predictions, leave-one-out passes, objective
+/// gradients) is this loop with a different accumulator.
+///
+/// \tparam Kernel      a kernel (see kernel.hpp)
+/// \tparam Accumulator a policy with
+/// \code
+///   using State = ...;                                   // per-query running state
+///   State start() const;                                 // a fresh state (one per thread, reused)
+///   void reset(State&) const;                            // make it fresh again for the next query
+///   void add(State&, Index query, Index key, Scalar log_weight, Scalar r2,
+///            const Scalar* query_point, const Scalar* key_point) const;
+///   void finish(Index query, const State&);              // store the query's result
+/// \endcode
+/// `log_weight` is log w_key + log k(r2) (may be -inf: the key does not reach the query); the points
+/// are the d scaled coordinates. `finish` is called once per query, possibly from several threads
+/// at once for different queries.
+///
+/// Queries and keys are already divided by the bandwidth. Keys whose weight is zero and, with
+/// `options.leave_one_out`, key i for query i are skipped. Threading: parallel over queries; each
+/// query runs over the keys in the same order whatever the number of threads, so results are
+/// bit-identical for any `options.threads`.
+template <class Kernel, class QDerived, class KDerived, class WDerived, class Accumulator>
+void stream(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
+            const Eigen::MatrixBase<WDerived>& key_log_weights, const PoolOptions& options,
+            Accumulator& accumulator) {
+  using Scalar = typename QDerived::Scalar;
+  static_assert(std::is_same<Scalar, typename KDerived::Scalar>::value &&
+                    std::is_same<Scalar, typename WDerived::Scalar>::value,
+                "stream: queries, keys and key_log_weights must share one Scalar type");
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  detail::check_stream_arguments(queries, keys, key_log_weights, options, "stream");
+  const int threads = detail::resolve_threads(options.threads, "stream");
+
+  const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols();
+  // One column per point: each pair reads two contiguous runs of d coordinates.
+  const Matrix query_columns = queries.transpose();
+  const Matrix key_columns = keys.transpose();
+  const Vector log_weights =
+      key_log_weights.size() == 0 ? Vector::Zero(n) : Vector(key_log_weights.col(0));
+  const bool leave_one_out = options.leave_one_out;
+#if NADARAYA_HAS_OPENMP
+#pragma omp parallel num_threads(threads) if (threads > 1 && m > 1)
+#endif
+  {
+    typename Accumulator::State state = accumulator.start();
+#if NADARAYA_HAS_OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (Eigen::Index q = 0; q < m; ++q) {
+      accumulator.reset(state);
+      const Scalar* query = query_columns.data() + q * d;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        if ((leave_one_out && i == q) || log_weights(i) == -std::numeric_limits<Scalar>::infinity()) {
+          continue;
+        }
+        const Scalar* key = key_columns.data() + i * d;
+        const Scalar r2 = detail::squared_distance(query, key, d);
+        accumulator.add(state, q, i, kernel_traits<Kernel>::log_profile(r2) + log_weights(i), r2,
+                        query, key);
+      }
+      accumulator.finish(q, state);
+    }
+  }
+  (void)threads;
+}
+
+namespace detail {
+
+/// The accumulator behind `pool`: a SoftmaxAccumulator per query over the value rows.
+template <class Scalar>
+class PoolingAccumulator {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using State = SoftmaxAccumulator<Scalar>;
+
+  PoolingAccumulator(const Matrix& value_columns, PoolResult<Scalar>& result)
+      : m_value_columns(value_columns), m_result(result) {}
+
+  State start() const { return State(m_value_columns.rows()); }
+  void reset(State& state) const { state.reset(); }
+  void add(State& state, Eigen::Index /*query*/, Eigen::Index key, Scalar log_weight,
+           Scalar /*r2*/, const Scalar* /*query_point*/, const Scalar* /*key_point*/) const {
+    state.add(log_weight, m_value_columns.col(key).transpose());
+  }
+  void finish(Eigen::Index query, const State& state) {
+    m_result.log_sum(query) = state.log_sum();
+    m_result.mean.row(query) = state.mean().transpose();
+  }
+
+ private:
+  const Matrix& m_value_columns;  // k x n: one column per key
+  PoolResult<Scalar>& m_result;   // written row by row
+};
+
+}  // namespace detail
+
 /// The engine: attention pooling of `values` over `keys` for every row of `queries`, streaming
 /// over the keys with a running maximum (SoftmaxAccumulator), in O((m + n) d + m k) memory.
 ///
@@ -83,13 +183,12 @@ void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
 /// \param queries           m x d, scaled
 /// \param keys              n x d, scaled
 /// \param values            n x k (k = 0 for weights only, e.g. densities)
-/// \param key_log_weights   n log sample weights, or empty for equal weights (log w = 0)
+/// \param key_log_weights   n log sample weights (-inf: weight zero), or empty for equal weights
 /// \param options           leave-one-out exclusion, threads
 /// \return log kernel sums (m) and pooled means (m x k)
 /// \throws InvalidArgument on mismatched shapes or non-finite input.
 ///
-/// Threading: parallel over queries; each query's sum runs in the same order whatever the
-/// number of threads, so results are bit-identical for any `threads`.
+/// Threading: parallel over queries, bit-identical results for any number of threads.
 template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
 PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& queries,
                                            const Eigen::MatrixBase<KDerived>& keys,
@@ -97,49 +196,17 @@ PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& qu
                                            const Eigen::MatrixBase<WDerived>& key_log_weights,
                                            const PoolOptions& options = {}) {
   using Scalar = typename QDerived::Scalar;
-  static_assert(std::is_same<Scalar, typename KDerived::Scalar>::value &&
-                    std::is_same<Scalar, typename VDerived::Scalar>::value &&
-                    std::is_same<Scalar, typename WDerived::Scalar>::value,
-                "pool: queries, keys, values and key_log_weights must share one Scalar type");
+  static_assert(std::is_same<Scalar, typename VDerived::Scalar>::value,
+                "pool: queries and values must share one Scalar type");
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  detail::check_pool_arguments(queries, keys, values, key_log_weights, options);
-  const int threads = detail::resolve_threads(options.threads, "pool");
-
-  const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols(), k = values.cols();
-  // One column per point: each pair reads two contiguous runs of d coordinates.
-  const Matrix query_columns = queries.transpose();
-  const Matrix key_columns = keys.transpose();
+  if (values.cols() > 0) detail::check_rows(values, keys.rows(), "values", "pool", "'keys'");
+  detail::check_finite(values, "values", "pool");
   const Matrix value_columns = values.transpose();
-  const Vector log_weights =
-      key_log_weights.size() == 0 ? Vector::Zero(n) : Vector(key_log_weights.col(0));
-
   PoolResult<Scalar> result;
-  result.log_sum.resize(m);
-  result.mean.resize(m, k);
-  const bool leave_one_out = options.leave_one_out;
-#if NADARAYA_HAS_OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1 && m > 1)
-#endif
-  {
-    SoftmaxAccumulator<Scalar> state(k);
-#if NADARAYA_HAS_OPENMP
-#pragma omp for schedule(static)
-#endif
-    for (Eigen::Index q = 0; q < m; ++q) {
-      state.reset();
-      const Scalar* query = query_columns.data() + q * d;
-      for (Eigen::Index i = 0; i < n; ++i) {
-        if (leave_one_out && i == q) continue;
-        const Scalar log_weight = detail::pair_log_weight<Kernel>(
-            query, key_columns.data() + i * d, d, log_weights(i));
-        state.add(log_weight, value_columns.col(i).transpose());
-      }
-      result.log_sum(q) = state.log_sum();
-      result.mean.row(q) = state.mean().transpose();
-    }
-  }
-  (void)threads;
+  result.log_sum.resize(queries.rows());
+  result.mean.resize(queries.rows(), values.cols());
+  detail::PoolingAccumulator<Scalar> accumulator(value_columns, result);
+  stream<Kernel>(queries, keys, key_log_weights, options, accumulator);
   return result;
 }
 
