@@ -26,6 +26,13 @@ class SoftmaxAccumulator {
   /// \param outputs number of value columns k (0 to accumulate weights only).
   explicit SoftmaxAccumulator(Eigen::Index outputs = 0) : m_values(Vector::Zero(outputs)) {}
 
+  /// A state given by its parts (as returned by max_log_weight(), scaled_sum() and
+  /// scaled_values()), e.g. one computed elsewhere — another thread, another machine — to merge.
+  template <class Derived>
+  SoftmaxAccumulator(Scalar max_log_weight, Scalar scaled_sum,
+                     const Eigen::MatrixBase<Derived>& scaled_values)
+      : m_max(max_log_weight), m_sum(scaled_sum), m_values(scaled_values) {}
+
   void reset() {
     m_max = -std::numeric_limits<Scalar>::infinity();
     m_sum = 0;
@@ -38,7 +45,10 @@ class SoftmaxAccumulator {
     if (log_weight > m_max) {
       const Scalar scale = std::exp(m_max - log_weight);  // 0 for the first key
       m_sum = m_sum * scale + Scalar(1);
-      m_values = m_values * scale + value.transpose();
+      // In place, not m_values = m_values * scale + value: GCC 12 then sees a possible resize
+      // of m_values and warns of a use after free (-Wuse-after-free) in code that inlines this.
+      m_values *= scale;
+      m_values += value.transpose();
       m_max = log_weight;
     } else if (log_weight > -std::numeric_limits<Scalar>::infinity()) {
       const Scalar weight = std::exp(log_weight - m_max);
@@ -60,7 +70,8 @@ class SoftmaxAccumulator {
     const Scalar max = m_max > other.m_max ? m_max : other.m_max;
     const Scalar mine = std::exp(m_max - max), theirs = std::exp(other.m_max - max);
     m_sum = m_sum * mine + other.m_sum * theirs;
-    m_values = m_values * mine + other.m_values * theirs;
+    m_values *= mine;  // in place: see add()
+    m_values += other.m_values * theirs;
     m_max = max;
   }
 

@@ -1,7 +1,7 @@
 #ifndef NADARAYA_KERNEL_HPP
 #define NADARAYA_KERNEL_HPP
 
-#include <cmath>   // std::log
+#include <cmath>   // std::log, std::exp
 #include <limits>
 #include <type_traits>
 
@@ -33,6 +33,13 @@ namespace nadaraya {
 /// - `template <class Scalar> static Scalar dlog_profile(Scalar r2)`: d log k / d r2, used by
 ///   bandwidth fitting. Default: none (fitting such a kernel does not compile).
 /// - `static constexpr const char* name`: shown in messages and reports.
+/// - `template <class Scalar> static Scalar profile(Scalar r2)`: k(r2) itself, 0 outside the
+///   support, equal to exp(log_profile(r2)) up to rounding. Only compact kernels use it: with it,
+///   the engine forms their weights without an exponential (see pool.hpp). Write it without
+///   branches (`std::max(Scalar(1) - r2, Scalar(0))` rather than `r2 < 1 ? 1 - r2 : 0`) so that
+///   the engine's loop over keys vectorises. Default: exp(log_profile(r2)).
+/// - `static constexpr double log_profile_slope`: log k(r2) = slope * r2 exactly (the Gaussian:
+///   -1/2). The engine then applies the kernel inside its register tile. Default: none.
 /// Log-profiles are what the engine sums in log space, so tiny bandwidths stay exact.
 
 namespace detail {
@@ -70,6 +77,16 @@ template <class K>
 struct has_dlog_profile<K, std::void_t<decltype(K::dlog_profile(double{}))>> : std::true_type {};
 
 template <class K, class = void>
+struct has_profile : std::false_type {};
+template <class K>
+struct has_profile<K, std::void_t<decltype(K::profile(double{}))>> : std::true_type {};
+
+template <class K, class = void>
+struct has_log_profile_slope : std::false_type {};
+template <class K>
+struct has_log_profile_slope<K, std::void_t<decltype(K::log_profile_slope)>> : std::true_type {};
+
+template <class K, class = void>
 struct has_name : std::false_type {};
 template <class K>
 struct has_name<K, std::void_t<decltype(K::name)>> : std::true_type {};
@@ -89,6 +106,19 @@ struct kernel_traits {
   static constexpr bool is_normalisable = detail::declared_normalisable<Kernel>::value;
   /// True when d log k / d r2 is available, which bandwidth fitting needs.
   static constexpr bool is_differentiable = detail::has_dlog_profile<Kernel>::value;
+  /// True when the kernel provides its profile k(r2) itself (not only its log).
+  static constexpr bool has_profile = detail::has_profile<Kernel>::value;
+  /// True when log k(r2) = log_profile_slope() * r2 exactly.
+  static constexpr bool has_linear_log_profile = detail::has_log_profile_slope<Kernel>::value;
+
+  /// The slope c of a log-profile c * r2 (0 when has_linear_log_profile is false).
+  static constexpr double log_profile_slope() {
+    if constexpr (has_linear_log_profile) {
+      return Kernel::log_profile_slope;
+    } else {
+      return 0.0;
+    }
+  }
 
   static const char* name() {
     if constexpr (detail::has_name<Kernel>::value) {
@@ -110,6 +140,16 @@ struct kernel_traits {
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return Kernel::log_profile(r2);
+  }
+
+  /// k(r2): the kernel's own `profile` when it has one, else exp(log_profile(r2)).
+  template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    if constexpr (has_profile) {
+      return Kernel::profile(r2);
+    } else {
+      return std::exp(Kernel::log_profile(r2));
+    }
   }
 
   /// log c_d: log of the constant that makes c_d k(||u||^2) integrate to one over R^d.

@@ -12,7 +12,8 @@ namespace nadaraya {
 /// \file kernels.hpp
 /// The nine built-in kernels. Each is written as a profile k of the squared scaled distance
 /// r2 = ||(q - x)/h||^2, with s = sqrt(r2); h scales the kernel exactly as written here (the
-/// convention of scikit-learn's KernelDensity). The compact ones vanish for s >= 1.
+/// convention of scikit-learn's KernelDensity). The compact ones vanish for s >= 1, and also give
+/// their profile k(r2) itself, so that the engine forms their weights without an exponential.
 ///
 /// | kernel       | k(r2)            | c_1     | variance (d = 1) |
 /// |--------------|------------------|---------|------------------|
@@ -33,6 +34,13 @@ constexpr Scalar minus_infinity() {
   return -std::numeric_limits<Scalar>::infinity();
 }
 
+/// max(t, 0), written as a select on a value computed unconditionally, which compilers vectorise
+/// (`r2 < 1 ? 1 - r2 : 0` puts the subtraction in a branch, which GCC does not).
+template <class Scalar>
+constexpr Scalar positive_part(Scalar t) {
+  return t > Scalar(0) ? t : Scalar(0);
+}
+
 /// log c_d for the profiles (1 - r2)^p on the unit ball: Gamma(d/2 + p + 1) / (pi^(d/2) p!).
 inline double log_normaliser_polynomial(int d, int p) {
   return std::lgamma(0.5 * d + p + 1.0) - std::lgamma(p + 1.0) - 0.5 * d * std::log(pi);
@@ -44,6 +52,7 @@ inline double log_normaliser_polynomial(int d, int p) {
 /// vanish, which is why the engine keeps them as a softmax in log space.
 struct Gaussian {
   static constexpr const char* name = "gaussian";
+  static constexpr double log_profile_slope = -0.5;  // log k = -r2 / 2: applied in the engine's tile
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return Scalar(-0.5) * r2;
@@ -66,6 +75,10 @@ struct Epanechnikov {
     return r2 < Scalar(1) ? Scalar(std::log1p(-r2)) : detail::minus_infinity<Scalar>();
   }
   template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    return detail::positive_part(Scalar(1) - r2);
+  }
+  template <class Scalar>
   static Scalar dlog_profile(Scalar r2) {
     return Scalar(-1) / (Scalar(1) - r2);
   }
@@ -80,6 +93,10 @@ struct Uniform {
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return r2 < Scalar(1) ? Scalar(0) : detail::minus_infinity<Scalar>();
+  }
+  template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    return r2 < Scalar(1) ? Scalar(1) : Scalar(0);
   }
   template <class Scalar>
   static Scalar dlog_profile(Scalar /*r2*/) {
@@ -97,6 +114,10 @@ struct Triangular {
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return r2 < Scalar(1) ? Scalar(std::log1p(-std::sqrt(r2))) : detail::minus_infinity<Scalar>();
+  }
+  template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    return detail::positive_part(Scalar(1) - std::sqrt(r2));
   }
   template <class Scalar>
   static Scalar dlog_profile(Scalar r2) {
@@ -118,6 +139,11 @@ struct Biweight {
     return r2 < Scalar(1) ? Scalar(2) * Scalar(std::log1p(-r2)) : detail::minus_infinity<Scalar>();
   }
   template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    const Scalar t = detail::positive_part(Scalar(1) - r2);
+    return t * t;
+  }
+  template <class Scalar>
   static Scalar dlog_profile(Scalar r2) {
     return Scalar(-2) / (Scalar(1) - r2);
   }
@@ -132,6 +158,11 @@ struct Triweight {
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return r2 < Scalar(1) ? Scalar(3) * Scalar(std::log1p(-r2)) : detail::minus_infinity<Scalar>();
+  }
+  template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    const Scalar t = detail::positive_part(Scalar(1) - r2);
+    return t * t * t;
   }
   template <class Scalar>
   static Scalar dlog_profile(Scalar r2) {
@@ -150,6 +181,10 @@ struct Cosine {
   static Scalar log_profile(Scalar r2) {
     return r2 < Scalar(1) ? Scalar(std::log(std::cos(Scalar(detail::pi / 2) * std::sqrt(r2))))
                           : detail::minus_infinity<Scalar>();
+  }
+  template <class Scalar>
+  static Scalar profile(Scalar r2) {
+    return r2 < Scalar(1) ? Scalar(std::cos(Scalar(detail::pi / 2) * std::sqrt(r2))) : Scalar(0);
   }
   template <class Scalar>
   static Scalar dlog_profile(Scalar r2) {

@@ -9,8 +9,10 @@
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
 #include "detail/training_set.hpp"
+#include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"
+#include "objectives.hpp"
 #include "options.hpp"
 #include "pool.hpp"
 
@@ -53,7 +55,7 @@ class NadarayaWatson {
   template <class XDerived, class YDerived, class WeightDerived>
   NadarayaWatson& fit(const Eigen::MatrixBase<XDerived>& X, const Eigen::MatrixBase<YDerived>& Y,
                       const Eigen::MatrixBase<WeightDerived>& weights) {
-    return fit_impl(X, Y, weights.template cast<double>());
+    return fit_impl(X, Y, detail::weights_vector(weights, X.rows(), "NadarayaWatson::fit"));
   }
 
   /// The pooled outputs for each row of Q: m x k.
@@ -87,7 +89,7 @@ class NadarayaWatson {
       }
       const Scalar max = log_weights.maxCoeff();
       if (max > -std::numeric_limits<Scalar>::infinity()) {
-        weights.row(q) = (log_weights.array() - max).exp().matrix();
+        weights.row(q) = (log_weights.array() - max).unaryExpr([](Scalar l) { return std::exp(l); });
         weights.row(q) /= weights.row(q).sum();
         continue;
       }
@@ -109,6 +111,7 @@ class NadarayaWatson {
   template <class QDerived, class YDerived>
   Scalar score(const Eigen::MatrixBase<QDerived>& Q, const Eigen::MatrixBase<YDerived>& Y) const {
     const char* where = "NadarayaWatson::score";
+    m_training.check_fitted(where);
     detail::check_rows(Y, Q.rows(), "Y", where, "'Q'");
     detail::check_cols(Y, m_outputs.cols(), "Y", where, "the training outputs");
     detail::check_finite(Y, "Y", where);
@@ -126,6 +129,28 @@ class NadarayaWatson {
       m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
                                       m_bandwidth, "NadarayaWatson::set_bandwidth");
     }
+  }
+
+  /// Learns the widths by SGD on the leave-one-out squared error (SquaredErrorObjective): by
+  /// default from Silverman's rule, one width per input column. Afterwards predict() uses the
+  /// learned widths, bandwidth() returns them, and they become the estimator's fixed bandwidth
+  /// (a later fit() keeps them). The kernel must provide `dlog_profile`.
+  /// \param options the objective (leave-one-out or naive), start, widths and optimiser settings
+  /// \return the learned widths, the objective per epoch, the steps and why the fit stopped
+  /// \throws NotFitted before fit(); InvalidArgument for bad options.
+  FitReport fit_bandwidth(const FitOptions& options = {}) {
+    const char* where = "NadarayaWatson::fit_bandwidth";
+    options.check();
+    m_training.check_fitted(where);
+    const Eigen::VectorXd start =
+        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    const SquaredErrorObjective<Kernel, Scalar> objective(
+        m_training.data(), m_outputs, m_training.weights(),
+        detail::objective_options(options, m_options.threads));
+    FitReport report = fit_widths(objective, start, options);
+    m_training.set_widths(report.widths, where);
+    m_bandwidth = Bandwidth::per_dimension(report.widths);
+    return report;
   }
 
   /// The widths in use, in kernel scale, one per dimension.

@@ -10,8 +10,10 @@
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
 #include "detail/training_set.hpp"
+#include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"
+#include "objectives.hpp"
 #include "options.hpp"
 #include "pool.hpp"
 
@@ -55,7 +57,8 @@ class NadarayaWatsonClassifier {
   NadarayaWatsonClassifier& fit(const Eigen::MatrixBase<XDerived>& X,
                                 const Eigen::MatrixBase<LabelDerived>& labels,
                                 const Eigen::MatrixBase<WeightDerived>& weights) {
-    return fit_impl(X, labels, weights.template cast<double>());
+    return fit_impl(X, labels,
+                    detail::weights_vector(weights, X.rows(), "NadarayaWatsonClassifier::fit"));
   }
 
   /// m x classes: column c is the probability of classes()(c); rows sum to one.
@@ -102,6 +105,7 @@ class NadarayaWatsonClassifier {
   double score(const Eigen::MatrixBase<QDerived>& Q,
                const Eigen::MatrixBase<LabelDerived>& labels) const {
     const char* where = "NadarayaWatsonClassifier::score";
+    m_training.check_fitted(where);
     detail::check_rows(labels, Q.rows(), "labels", where, "'Q'");
     const std::vector<Eigen::Index> codes = encode(labels, where);
     const Labels predicted = predict(Q);
@@ -127,6 +131,35 @@ class NadarayaWatsonClassifier {
     }
   }
 
+  /// Learns the widths by SGD on the leave-one-out log-loss of predict_proba (LogLossObjective):
+  /// by default from Silverman's rule, one width per input column. Afterwards predictions use the
+  /// learned widths, bandwidth() returns them, and they become the estimator's fixed bandwidth
+  /// (a later fit() keeps them). The kernel must provide `dlog_profile`.
+  /// \param options the objective (leave-one-out or naive), start, widths and optimiser settings
+  /// \return the learned widths, the objective per epoch, the steps and why the fit stopped
+  /// \throws NotFitted before fit(); InvalidArgument for bad options.
+  FitReport fit_bandwidth(const FitOptions& options = {}) {
+    const char* where = "NadarayaWatsonClassifier::fit_bandwidth";
+    options.check();
+    m_training.check_fitted(where);
+    const Eigen::VectorXd start =
+        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    Labels codes(m_one_hot.rows());  // class index of each point, from the one-hot rows
+    for (Eigen::Index i = 0; i < m_one_hot.rows(); ++i) {
+      Eigen::Index code = 0;
+      m_one_hot.row(i).maxCoeff(&code);
+      codes(i) = static_cast<int>(code);
+    }
+    const LogLossObjective<Kernel, Scalar> objective(
+        m_training.data(), codes, m_training.weights(),
+        detail::objective_options(options, m_options.threads));
+    FitReport report = fit_widths(objective, start, options);
+    m_training.set_widths(report.widths, where);
+    m_bandwidth = Bandwidth::per_dimension(report.widths);
+    return report;
+  }
+
+  /// The widths in use, in kernel scale, one per dimension.
   const Eigen::VectorXd& bandwidth() const {
     m_training.check_fitted("NadarayaWatsonClassifier::bandwidth");
     return m_training.widths();
@@ -155,7 +188,8 @@ class NadarayaWatsonClassifier {
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     if (distinct.size() < 2) {
-      detail::fail(where, "argument 'labels' holds a single class (", distinct.empty() ? 0 : distinct[0],
+      if (distinct.empty()) detail::fail(where, "argument 'labels' is empty");
+      detail::fail(where, "argument 'labels' holds a single class (", distinct[0],
                    "): a classifier needs at least two");
     }
     m_training.template fit<Kernel>(X, weights, m_bandwidth, where);

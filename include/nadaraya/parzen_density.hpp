@@ -3,11 +3,14 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <type_traits>
 
 #include "bandwidth.hpp"
 #include "detail/training_set.hpp"
+#include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"
+#include "objectives.hpp"
 #include "options.hpp"
 #include "pool.hpp"
 
@@ -53,7 +56,7 @@ class ParzenDensity {
   template <class Derived, class WeightDerived>
   ParzenDensity& fit(const Eigen::MatrixBase<Derived>& X,
                      const Eigen::MatrixBase<WeightDerived>& weights) {
-    m_training.template fit<Kernel>(X, weights.template cast<double>(), m_bandwidth,
+    m_training.template fit<Kernel>(X, detail::weights_vector(weights, X.rows(), "ParzenDensity::fit"), m_bandwidth,
                                     "ParzenDensity::fit");
     update_normaliser();
     return *this;
@@ -70,7 +73,8 @@ class ParzenDensity {
   /// p(q) for each row of Q (exp of log_density; may underflow to 0 far from the data).
   template <class Derived>
   Vector density(const Eigen::MatrixBase<Derived>& Q) const {
-    return log_density(Q).array().exp().matrix();
+    // std::exp, not Eigen's vectorised exp, which clamps its argument and never returns 0.
+    return log_density(Q).unaryExpr([](Scalar l) { return std::exp(l); });
   }
 
   /// Total log-likelihood sum_q log p(q) (scikit-learn's KernelDensity::score).
@@ -107,6 +111,48 @@ class ParzenDensity {
                                       m_bandwidth, "ParzenDensity::set_bandwidth");
       update_normaliser();
     }
+  }
+
+  /// Learns the widths by SGD on a cross-validation criterion: by default the leave-one-out
+  /// negative log-likelihood (LikelihoodObjective, statsmodels' cv_ml) from Silverman's rule, one
+  /// width per input column; `options.density_criterion = DensityCriterion::least_squares` uses
+  /// least-squares cross-validation instead (LeastSquaresObjective, Gaussian kernel only).
+  /// Afterwards the density uses the learned widths, bandwidth() returns them, and they become the
+  /// estimator's fixed bandwidth (a later fit() keeps them). The kernel must provide
+  /// `dlog_profile`. With a compact kernel the likelihood is infinite once a width falls below a
+  /// point's distance to its nearest neighbour (see LikelihoodObjective); prefer the Gaussian.
+  /// \param options the criterion, start, widths and optimiser settings
+  /// \return the learned widths, the objective per epoch, the steps and why the fit stopped
+  /// \throws NotFitted before fit(); InvalidArgument for bad options, or least_squares with a
+  ///         kernel other than Gaussian.
+  FitReport fit_bandwidth(const FitOptions& options = {}) {
+    const char* where = "ParzenDensity::fit_bandwidth";
+    options.check();
+    m_training.check_fitted(where);
+    const Eigen::VectorXd start =
+        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    const ObjectiveOptions objective_options =
+        detail::objective_options(options, m_options.threads);
+    FitReport report;
+    if (options.density_criterion == DensityCriterion::least_squares) {
+      if constexpr (std::is_same<Kernel, Gaussian>::value) {
+        const LeastSquaresObjective<Scalar> objective(m_training.data(), m_training.weights(),
+                                                      objective_options);
+        report = fit_widths(objective, start, options);
+      } else {
+        detail::fail(where,
+                     "option 'density_criterion': least_squares needs the Gaussian kernel, not ",
+                     kernel_traits<Kernel>::name());
+      }
+    } else {
+      const LikelihoodObjective<Kernel, Scalar> objective(m_training.data(), m_training.weights(),
+                                                          objective_options);
+      report = fit_widths(objective, start, options);
+    }
+    m_training.set_widths(report.widths, where);
+    m_bandwidth = Bandwidth::per_dimension(report.widths);
+    update_normaliser();
+    return report;
   }
 
   /// The widths in use, in kernel scale, one per dimension.

@@ -9,6 +9,8 @@
 #include "accumulator.hpp"
 #include "detail/check.hpp"
 #include "detail/parallel.hpp"
+#include "detail/score.hpp"
+#include "detail/tile.hpp"
 #include "kernel.hpp"
 
 namespace nadaraya {
@@ -75,9 +77,11 @@ void check_stream_arguments(const Eigen::MatrixBase<QDerived>& queries,
 
 }  // namespace detail
 
-/// The engine's one loop over (query, key) pairs, with what is summed per pair left to a policy.
-/// Every O(n m) computation of the library (densities, predictions, leave-one-out passes, objective
-/// gradients) is this loop with a different accumulator.
+/// The engine's generic loop over (query, key) pairs, with what is summed per pair left to a
+/// policy: leave-one-out passes, objective gradients and any other O(n m) sum are this loop with a
+/// different accumulator. The softmax pooling itself (`pool`, `attention`: densities and
+/// predictions) runs on the blocked, vectorised core of detail/tile.hpp, which computes the same
+/// sums; this loop stays the plain per-pair form (detail::pool_per_pair is pool on it).
 ///
 /// \tparam Kernel      a kernel (see kernel.hpp)
 /// \tparam Accumulator a policy with
@@ -145,7 +149,8 @@ void stream(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<
 
 namespace detail {
 
-/// The accumulator behind `pool`: a SoftmaxAccumulator per query over the value rows.
+/// A SoftmaxAccumulator per query over the value rows: with `stream`, the plain per-pair form of
+/// `pool` (see pool_per_pair).
 template <class Scalar>
 class PoolingAccumulator {
  public:
@@ -171,10 +176,65 @@ class PoolingAccumulator {
   PoolResult<Scalar>& m_result;   // written row by row
 };
 
+/// `pool` as one `stream` over the pairs with a PoolingAccumulator: what `pool` was before the
+/// fast core, kept as the per-pair reference that the core is tested and benchmarked against.
+template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
+PoolResult<typename QDerived::Scalar> pool_per_pair(const Eigen::MatrixBase<QDerived>& queries,
+                                                    const Eigen::MatrixBase<KDerived>& keys,
+                                                    const Eigen::MatrixBase<VDerived>& values,
+                                                    const Eigen::MatrixBase<WDerived>& key_log_weights,
+                                                    const PoolOptions& options = {}) {
+  using Scalar = typename QDerived::Scalar;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  if (values.cols() > 0) check_rows(values, keys.rows(), "values", "pool", "'keys'");
+  check_finite(values, "values", "pool");
+  const Matrix value_columns = values.transpose();
+  PoolResult<Scalar> result;
+  result.log_sum.resize(queries.rows());
+  result.mean.resize(queries.rows(), values.cols());
+  PoolingAccumulator<Scalar> accumulator(value_columns, result);
+  stream<Kernel>(queries, keys, key_log_weights, options, accumulator);
+  return result;
+}
+
+/// The checks shared by `pool` and `attention`.
+template <class QDerived, class KDerived, class VDerived, class WDerived>
+void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
+                          const Eigen::MatrixBase<KDerived>& keys,
+                          const Eigen::MatrixBase<VDerived>& values,
+                          const Eigen::MatrixBase<WDerived>& key_log_weights,
+                          const PoolOptions& options, const char* where) {
+  using Scalar = typename QDerived::Scalar;
+  static_assert(std::is_same<Scalar, typename KDerived::Scalar>::value &&
+                    std::is_same<Scalar, typename VDerived::Scalar>::value &&
+                    std::is_same<Scalar, typename WDerived::Scalar>::value,
+                "pool: queries, keys, values and key_log_weights must share one Scalar type");
+  if (values.cols() > 0) check_rows(values, keys.rows(), "values", where, "'keys'");
+  check_finite(values, "values", where);
+  check_stream_arguments(queries, keys, key_log_weights, options, where);
+}
+
+/// `pool` and `attention` on the fast core, with its knobs exposed (tests, benchmarks).
+template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
+PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived>& queries,
+                                                const Eigen::MatrixBase<KDerived>& keys,
+                                                const Eigen::MatrixBase<VDerived>& values,
+                                                const Eigen::MatrixBase<WDerived>& key_log_weights,
+                                                const PoolOptions& options,
+                                                const CoreOptions& core, const char* where) {
+  check_pool_arguments(queries, keys, values, key_log_weights, options, where);
+  const int threads = resolve_threads(options.threads, where);
+  PoolResult<typename QDerived::Scalar> result;
+  run_core<Score>(queries, keys, values, key_log_weights, options.leave_one_out, threads, core,
+                  result.log_sum, result.mean);
+  return result;
+}
+
 }  // namespace detail
 
 /// The engine: attention pooling of `values` over `keys` for every row of `queries`, streaming
-/// over the keys with a running maximum (SoftmaxAccumulator), in O((m + n) d + m k) memory.
+/// over the keys with a running maximum (online softmax, as in flash attention), in
+/// O((m + n) d + (m + n) k) memory.
 ///
 /// Queries and keys are already divided by the bandwidth: the pair (q, x) has log-weight
 /// \f$ \log w_x + \log k(\|q - x\|^2) \f$. Every estimator calls this one function.
@@ -188,7 +248,19 @@ class PoolingAccumulator {
 /// \return log kernel sums (m) and pooled means (m x k)
 /// \throws InvalidArgument on mismatched shapes or non-finite input.
 ///
-/// Threading: parallel over queries, bit-identical results for any number of threads.
+/// How it runs (detail/tile.hpp): blocks of 256 keys against tiles of 4 queries, r2 by direct
+/// differences in registers (or, from d = 256 on in double, ||q||^2 + ||x||^2 - 2 q.x by Eigen's
+/// GEMM on centred data when its error bound allows), the kernel's log-profile, one rescale of
+/// the running state per block, and a vectorised exponential (detail/exp.hpp). Compact kernels
+/// with a `profile` (all built-in ones) skip the exponential. No m x n matrix is formed.
+///
+/// Accuracy: exact up to rounding. Against a long-double evaluation of the same sums, the
+/// log-sums and means agree to a few ulps per key (tests/numerics/test_fast_core.cpp states and
+/// checks the bound), the same as the per-pair `stream` loop.
+///
+/// Threading: parallel over groups of queries, and over shards of the keys when there are few
+/// queries (their partial states merged with SoftmaxAccumulator::merge). The cut depends on the
+/// sizes only, so results are bit-identical for any `options.threads`.
 template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
 PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& queries,
                                            const Eigen::MatrixBase<KDerived>& keys,
@@ -196,18 +268,42 @@ PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& qu
                                            const Eigen::MatrixBase<WDerived>& key_log_weights,
                                            const PoolOptions& options = {}) {
   using Scalar = typename QDerived::Scalar;
-  static_assert(std::is_same<Scalar, typename VDerived::Scalar>::value,
-                "pool: queries and values must share one Scalar type");
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  if (values.cols() > 0) detail::check_rows(values, keys.rows(), "values", "pool", "'keys'");
-  detail::check_finite(values, "values", "pool");
-  const Matrix value_columns = values.transpose();
-  PoolResult<Scalar> result;
-  result.log_sum.resize(queries.rows());
-  result.mean.resize(queries.rows(), values.cols());
-  detail::PoolingAccumulator<Scalar> accumulator(value_columns, result);
-  stream<Kernel>(queries, keys, key_log_weights, options, accumulator);
-  return result;
+  if constexpr (std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value) {
+    return detail::pool_with<detail::DistanceScore<Kernel>>(queries, keys, values, key_log_weights,
+                                                            options, detail::CoreOptions{}, "pool");
+  } else {  // other scalar types (long double, ...): the plain per-pair loop
+    return detail::pool_per_pair<Kernel>(queries, keys, values, key_log_weights, options);
+  }
+}
+
+/// Scaled dot-product attention pooling on the same core as `pool`: the weights of the keys for
+/// a query q are \f$ \mathrm{softmax}_i(q \cdot x_i + \log w_i) \f$.
+///
+/// The scaling is the caller's, as for `pool`: pass q / h and x / h for softmax(q.x / h^2), so
+/// h = d^(1/4) gives the transformer's softmax(q.x / sqrt(d)). On unit-norm rows,
+/// ||q - x||^2 = 2 - 2 q.x, so this equals Gaussian pooling (`pool<Gaussian>`) of the same
+/// scaled rows: the same means, and log-sums larger by 1 / h^2 (tested).
+///
+/// \param queries           m x d, scaled
+/// \param keys              n x d, scaled
+/// \param values            n x k (k = 0 for weights only)
+/// \param key_log_weights   n log weights (-inf: weight zero), or empty for equal weights
+/// \param options           leave-one-out exclusion (query i skips key i), threads
+/// \return log sum_i w_i exp(q.x_i) (m) and the attention-weighted means of the values (m x k)
+/// \throws InvalidArgument on mismatched shapes or non-finite input.
+///
+/// Scores come from register tiles, or from Eigen's GEMM from d = 256 on. Threading as `pool`.
+/// Scalar: float or double.
+template <class QDerived, class KDerived, class VDerived, class WDerived,
+          class = std::enable_if_t<std::is_same<typename QDerived::Scalar, float>::value ||
+                                   std::is_same<typename QDerived::Scalar, double>::value>>
+PoolResult<typename QDerived::Scalar> attention(const Eigen::MatrixBase<QDerived>& queries,
+                                                const Eigen::MatrixBase<KDerived>& keys,
+                                                const Eigen::MatrixBase<VDerived>& values,
+                                                const Eigen::MatrixBase<WDerived>& key_log_weights,
+                                                const PoolOptions& options = {}) {
+  return detail::pool_with<detail::DotProductScore>(queries, keys, values, key_log_weights,
+                                                   options, detail::CoreOptions{}, "attention");
 }
 
 /// `pool` without values: the log kernel sums alone (what densities need).

@@ -83,6 +83,15 @@ void check_weights(const Eigen::MatrixBase<Derived>& w, Eigen::Index rows, const
   if (!(total > 0)) fail(where, "argument 'weights' sums to zero: at least one must be positive");
 }
 
+/// Sample weights as a double vector, after checking the shape of the expression given: converting
+/// first would let Eigen reshape (or assert on) a matrix passed by mistake.
+template <class Derived>
+Eigen::VectorXd weights_vector(const Eigen::MatrixBase<Derived>& w, Eigen::Index rows,
+                               const char* where) {
+  check_weights(w, rows, where);
+  return w.col(0).template cast<double>();
+}
+
 }  // namespace detail
 }  // namespace nadaraya
 

@@ -78,6 +78,7 @@ class TrainingSet {
                   "Q's scalar type must be the estimator's Scalar: convert it with "
                   "Q.template cast<Scalar>()");
     check_fitted(where);
+    check_not_empty(Q, "Q", where);
     check_finite(Q, "Q", where);
     check_cols(Q, m_data.cols(), "Q", where, "the training data 'X'");
     Matrix queries = scale(Q, m_widths);

@@ -1,0 +1,153 @@
+// The estimators end to end — ParzenDensity::log_density, NadarayaWatson::predict and
+// NadarayaWatson::predict_leave_one_out — with the textbook Eigen formulation (naive.hpp) run
+// side by side on the same data and width, and the peak memory of each.
+//
+//   ./bench_estimators                  short default set
+//   ./bench_estimators --full           n = m = 2^10 .. 2^16, d = 1 and 8, 1 and 2 threads
+//   add --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians
+//
+// With one thread the rates use the benchmark thread's CPU time; with two, wall-clock time.
+
+#include <benchmark/benchmark.h>
+
+#include <nadaraya/nadaraya.hpp>
+#include <string>
+
+#include "common.hpp"
+#include "naive.hpp"
+
+namespace {
+
+using nadaraya_bench::Index;
+using nadaraya_bench::Matrix;
+using nadaraya_bench::Vector;
+
+enum class Task { density, predict, leave_one_out };
+
+const char* task_name(Task task) {
+  switch (task) {
+    case Task::density: return "parzen_log_density";
+    case Task::predict: return "nadaraya_watson_predict";
+    default: return "nadaraya_watson_leave_one_out";
+  }
+}
+
+/// Unscaled standard normal data: the estimators divide by the width themselves.
+template <class Scalar>
+struct Data {
+  Matrix<Scalar> X, Y, Q;
+  Scalar h;
+  Data(Index n, Index d)
+      : X(nadaraya_bench::normal<Scalar>(n, d, 11)),
+        Y(nadaraya_bench::normal<Scalar>(n, 1, 12)),
+        Q(nadaraya_bench::normal<Scalar>(n, d, 13)),
+        h(static_cast<Scalar>(nadaraya_bench::scott_width(n, d))) {}
+};
+
+template <class Scalar>
+void BM_library(benchmark::State& state, Task task, Index n, Index d, int threads) {
+  const Data<Scalar> data(n, d);
+  nadaraya::Options options;
+  options.threads = threads;
+  const nadaraya::Bandwidth width = nadaraya::Bandwidth::scalar(static_cast<double>(data.h));
+  nadaraya::ParzenDensity<nadaraya::Gaussian, Scalar> density(width, options);
+  nadaraya::NadarayaWatson<nadaraya::Gaussian, Scalar> regression(width, options);
+  density.fit(data.X);
+  regression.fit(data.X, data.Y);
+  auto run = [&]() -> Matrix<Scalar> {
+    switch (task) {
+      case Task::density: return density.log_density(data.Q);
+      case Task::predict: return regression.predict(data.Q);
+      default: return regression.predict_leave_one_out();
+    }
+  };
+  nadaraya_bench::PeakMemory peak;
+  Matrix<Scalar> result = run();
+  state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
+  for (auto _ : state) {
+    result = run();
+    benchmark::DoNotOptimize(result.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class Scalar>
+void BM_naive(benchmark::State& state, Task task, Index n, Index d) {
+  Eigen::setNbThreads(1);
+  const Data<Scalar> data(n, d);
+  auto run = [&]() -> Matrix<Scalar> {
+    switch (task) {
+      case Task::density: return nadaraya_bench::naive_log_density<Scalar>(data.Q, data.X, data.h);
+      case Task::predict: return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.Q, data.X, data.Y, data.h);
+      default: return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.X, data.X, data.Y, data.h, true);
+    }
+  };
+  nadaraya_bench::PeakMemory peak;
+  Matrix<Scalar> result = run();
+  state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
+  for (auto _ : state) {
+    result = run();
+    benchmark::DoNotOptimize(result.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class Scalar>
+std::string shape(const char* who, Task task, Index n, Index d) {
+  return std::string(who) + "/" + task_name(task) + "<" + (sizeof(Scalar) == 4 ? "float" : "double") +
+         ">/n:" + std::to_string(n) + "/d:" + std::to_string(d);
+}
+
+template <class Scalar>
+void register_pair(Task task, Index n, Index d, int threads) {
+  auto* bench = benchmark::RegisterBenchmark(
+      (shape<Scalar>("library", task, n, d) + "/threads:" + std::to_string(threads)).c_str(),
+      [=](benchmark::State& state) { BM_library<Scalar>(state, task, n, d, threads); });
+  bench->Unit(benchmark::kMillisecond);
+  if (threads > 1) bench->UseRealTime();
+  if (threads > 1) return;  // the naive side runs on one thread only
+  const double bytes = 2.0 * static_cast<double>(n) * static_cast<double>(n) * sizeof(Scalar);
+  if (bytes > 5.0 * (1 << 30)) {
+    benchmark::AddCustomContext(shape<Scalar>("naive", task, n, d),
+                                "skipped: needs " + std::to_string(bytes / (1 << 30)) + " GiB");
+    return;
+  }
+  benchmark::RegisterBenchmark(shape<Scalar>("naive", task, n, d).c_str(),
+                               [=](benchmark::State& state) { BM_naive<Scalar>(state, task, n, d); })
+      ->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool full = nadaraya_bench::full_set_requested(argc, argv);
+  benchmark::AddCustomContext("set", full ? "full" : "default (pass --full for all sizes)");
+  const Task tasks[] = {Task::density, Task::predict, Task::leave_one_out};
+  if (full) {
+    for (Index n : {Index(1) << 10, Index(1) << 12, Index(1) << 14, Index(1) << 16}) {
+      for (Index d : {1, 8}) {
+        for (Task task : tasks) {
+          for (int threads : {1, 2}) {
+            register_pair<double>(task, n, d, threads);
+            register_pair<float>(task, n, d, threads);
+          }
+        }
+      }
+    }
+  } else {
+    for (Index n : {Index(1024), Index(4096)}) {
+      for (Task task : tasks) register_pair<double>(task, n, 1, 1);
+    }
+    register_pair<float>(Task::predict, 4096, 1, 1);
+    register_pair<double>(Task::predict, 4096, 8, 1);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

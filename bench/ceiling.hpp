@@ -1,0 +1,108 @@
+// This machine's ceilings, measured in the process that reports against them: the exponential
+// alone (exp_neg over an L1-resident array: one load and one store per exponential, nothing
+// else) and the FMA peak (independent multiply-add chains in registers). Per core: the loops run
+// on the calling thread and are timed with its CPU clock, so a shared, busy machine lowers them
+// less than it lowers wall-clock figures.
+#ifndef NADARAYA_BENCH_CEILING_HPP
+#define NADARAYA_BENCH_CEILING_HPP
+
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <ctime>  // clock_gettime, CLOCK_THREAD_CPUTIME_ID
+#include <nadaraya/detail/exp.hpp>
+#include <vector>
+
+namespace nadaraya_bench {
+
+/// Elements of the array that the exponential ceiling runs over: 4 KiB in float, 8 KiB in
+/// double, in L1 with its output.
+constexpr long ceiling_array = 1024;
+
+/// Independent accumulators of the FMA peak loop: more than (FMA pipes x latency) = 2 x 4 on
+/// Zen 3, so that the pipes never wait.
+constexpr int fma_chains = 12;
+
+/// Arguments in [0, 30]: weights exp(-y) down to 1e-13, what the engine mostly sees.
+template <class Scalar>
+std::vector<Scalar> exp_arguments() {
+  std::vector<Scalar> y(static_cast<std::size_t>(ceiling_array));
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<Scalar>(30.0 * static_cast<double>(i) / ceiling_array);
+  return y;
+}
+
+/// One pass of the exponential ceiling: ceiling_array exponentials.
+template <class Scalar>
+inline void exp_pass(const std::vector<Scalar>& y, std::vector<Scalar>& out) {
+  nadaraya::detail::exp_neg(y.data(), out.data(), static_cast<std::ptrdiff_t>(y.size()));
+  benchmark::DoNotOptimize(out.data());
+  benchmark::ClobberMemory();
+}
+
+/// `passes` rounds of fma_chains independent packet multiply-adds; returns the lane-FMAs done.
+template <class Scalar>
+double fma_passes(long passes) {
+  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+  constexpr int lanes = Eigen::internal::packet_traits<Scalar>::size;
+  Packet chain[fma_chains];
+  for (int c = 0; c < fma_chains; ++c) chain[c] = Eigen::internal::pset1<Packet>(Scalar(c));
+  const Packet a = Eigen::internal::pset1<Packet>(Scalar(0.999999)), b = Eigen::internal::pset1<Packet>(Scalar(1e-6));
+  for (long pass = 0; pass < passes; ++pass) {
+    for (int c = 0; c < fma_chains; ++c) chain[c] = Eigen::internal::pmadd(chain[c], a, b);
+  }
+  Scalar total = 0;
+  for (int c = 0; c < fma_chains; ++c) total += Eigen::internal::predux(chain[c]);
+  benchmark::DoNotOptimize(total);
+  return static_cast<double>(passes) * fma_chains * lanes;
+}
+
+inline double thread_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+/// Best of 7 timings of about 0.05 s: exponentials per second on one core.
+template <class Scalar>
+double exp_ceiling() {
+  const std::vector<Scalar> y = exp_arguments<Scalar>();
+  std::vector<Scalar> out(y.size());
+  double best = 0;
+  for (int trial = 0; trial < 7; ++trial) {
+    const double start = thread_seconds();
+    long passes = 0;
+    while (thread_seconds() - start < 0.05) {
+      for (int i = 0; i < 64; ++i) exp_pass(y, out);
+      passes += 64;
+    }
+    best = std::max(best, static_cast<double>(passes * ceiling_array) / (thread_seconds() - start));
+  }
+  return best;
+}
+
+/// Best of 7 timings: lane multiply-adds per second on one core.
+template <class Scalar>
+double fma_peak() {
+  double best = 0;
+  for (int trial = 0; trial < 7; ++trial) {
+    const double start = thread_seconds();
+    const double fmas = fma_passes<Scalar>(20000000);
+    best = std::max(best, fmas / (thread_seconds() - start));
+  }
+  return best;
+}
+
+/// The bound on pairs per second per core for a Gaussian pooling in d dimensions with one value
+/// column: the exponential's ceiling, or the FMA peak divided by the multiply-adds of a pair
+/// (d for r2, the polynomial's degree, one for the sum and one for the value), whichever is lower.
+template <class Scalar>
+double pair_bound(double exp_per_s, double fma_per_s, Eigen::Index d) {
+  const double fmas_per_pair =
+      static_cast<double>(d) + nadaraya::detail::ExpConstants<Scalar>::degree + 2.0;
+  return std::min(exp_per_s, fma_per_s / fmas_per_pair);
+}
+
+}  // namespace nadaraya_bench
+
+#endif  // NADARAYA_BENCH_CEILING_HPP

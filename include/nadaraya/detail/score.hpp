@@ -1,0 +1,230 @@
+#ifndef NADARAYA_DETAIL_SCORE_HPP
+#define NADARAYA_DETAIL_SCORE_HPP
+// IWYU pragma: private, include <nadaraya/nadaraya.hpp>
+
+#include <Eigen/Core>
+#include <algorithm>  // std::max
+#include <cmath>      // std::sqrt
+#include <limits>
+
+#include "../kernel.hpp"
+#include "lanes.hpp"
+
+namespace nadaraya {
+namespace detail {
+
+/// \file score.hpp
+/// The scores of the fast core: how a tile of queries against a block of keys becomes a tile of
+/// log-weights. Two scores (a kernel of the scaled distance, or the dot product of attention) and,
+/// for the distance, two ways to form r2: direct differences, or the matrix-product form
+/// ||q||^2 + ||x||^2 - 2 q.x through Eigen's GEMM, guarded by centring and by a bound on its
+/// rounding error.
+
+/// How the engine forms the squared distances r2 of a distance score.
+enum class ScoreForm {
+  automatic,  ///< direct below ProductForm::min_dimension, the product form above where the guard allows
+  direct,     ///< sum_j (q_j - x_j)^2 in registers: a few ulps of r2, always
+  product,    ///< ||q||^2 + ||x||^2 - 2 q.x on centred data via GEMM, where the guard allows
+};
+
+/// When the matrix-product form may replace direct differences.
+template <class Scalar>
+struct ProductForm {
+  /// From this dimension on, `automatic` takes the product form (when the guard allows). Measured
+  /// on the development machine (Zen 3, AVX2 + FMA; bench_core's form_direct / form_product,
+  /// bench/README.md), n = m = 4096, double, pairs/s: d = 32: 237M direct / 191M product;
+  /// 64: 150M / 107M; 128: 81M / 69M; 256: 20M / 23M. Below it the register-tiled direct form
+  /// wins: its subtractions run on the otherwise idle adders, and it needs no extra passes.
+  static constexpr Index min_dimension = 256;
+  /// The guard: the product form's rounding error in r2 is about
+  /// eps sqrt(d + 2) (max ||q||^2 + max ||x||^2) (after centring); it is used only when that is at
+  /// most `max_r2_error`, the absolute error allowed in a log-weight-sized quantity: 2^-40 (1e-12)
+  /// in double. In float no realistic data passes (the direct form is ten times more accurate
+  /// there), so float stays on the direct form.
+  static constexpr double max_r2_error = sizeof(Scalar) == 8 ? 9.094947017729282e-13 : 1e-10;
+};
+
+/// Score policy of a kernel of the scaled distance: log-weight log k(r2) + log w, or (linear
+/// weights, compact kernels with a profile) k(r2) w.
+template <class Kernel>
+struct DistanceScore {
+  using Traits = kernel_traits<Kernel>;
+  static constexpr bool is_distance = true;
+  /// Compact kernels that give their profile skip the exponential (see tile.hpp).
+  static constexpr bool can_use_linear_weights = Traits::is_compact && Traits::has_profile;
+  /// log-weight = slope * r2 + log w (the Gaussian): the register tile applies it itself.
+  static constexpr bool is_affine = Traits::has_linear_log_profile;
+  static constexpr double slope = Traits::log_profile_slope();
+
+  template <class Scalar>
+  static Scalar log_weight(Scalar r2, Scalar log_w) {
+    return Traits::log_profile(r2) + log_w;
+  }
+  template <class Scalar>
+  static Scalar weight(Scalar r2, Scalar w) {
+    return Traits::profile(r2) * w;
+  }
+};
+
+/// Score policy of scaled dot-product attention: log-weight q.x + log w.
+struct DotProductScore {
+  static constexpr bool is_distance = false;
+  static constexpr bool can_use_linear_weights = false;
+  static constexpr bool is_affine = true;
+  static constexpr double slope = 1.0;
+
+  template <class Scalar>
+  static Scalar log_weight(Scalar dot, Scalar log_w) {
+    return dot + log_w;
+  }
+  template <class Scalar>
+  static Scalar weight(Scalar dot, Scalar w) {
+    return dot * w;  // never called: can_use_linear_weights is false
+  }
+};
+
+/// The register tile's shape for a Scalar: Eigen's widest packet on the target (SSE, AVX,
+/// AVX-512, NEON, or the scalar itself without SIMD), two packets of keys per query row.
+template <class Scalar>
+struct TileShape {
+  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+  static constexpr Index packet_size = Eigen::internal::packet_traits<Scalar>::size;
+  static constexpr Index packets_per_row = 2;
+  /// Keys per register row; keys are padded to a multiple of `key_granule`.
+  static constexpr Index row_keys = packet_size * packets_per_row;
+  static constexpr Index key_granule = row_keys > lane_count<Scalar>() ? row_keys : lane_count<Scalar>();
+};
+
+/// Copies keys (n x d) into panels for tile_scores: for each run of
+/// TileShape::row_keys consecutive keys, their d coordinates one after the other,
+/// panels[(c d + j) row_keys + l] = keys(c row_keys + l, j). The register tile then reads its
+/// keys as one contiguous stream; reading them from the n x d matrix instead means d loads a
+/// stride of n apart, which for n a power of two all fall into the same L1 set (measured: the
+/// tile ran at a quarter of its speed at d = 32, n = 8192).
+/// Rows from n up to `padded_rows` (a multiple of row_keys) are packed as zeros.
+template <class Derived, class Scalar>
+inline void pack_key_panels(const Eigen::MatrixBase<Derived>& keys, Index padded_rows,
+                            Scalar* panels) {
+  constexpr Index R = TileShape<Scalar>::row_keys;
+  const Index n = keys.rows(), d = keys.cols(), panel_count = padded_rows / R;
+  for (Index c = 0; c < panel_count; ++c) {
+    const Index valid = std::max<Index>(0, std::min(R, n - c * R));
+    for (Index j = 0; j < d; ++j) {
+      Scalar* panel = panels + (c * d + j) * R;
+      for (Index l = 0; l < valid; ++l) panel[l] = keys(c * R + l, j);
+      for (Index l = valid; l < R; ++l) panel[l] = Scalar(0);
+    }
+  }
+}
+
+/// The register-tiled score of `Queries` consecutive queries against `length` keys:
+/// out(t, i) = ||q_t - x_i||^2 (Difference) or q_t . x_i, for t < Queries, i < length.
+///
+/// With an `affine` epilogue (log_weights not null), the tile writes log-weights instead,
+/// out(t, i) = slope * score + log_weights[i], and raises row_max[t] to the largest of them: the
+/// Gaussian kernel and the dot product need no further pass before the exponential.
+///
+/// Layout: `queries` row-major (query t's d coordinates at queries + t d); `panels` as written by
+/// pack_key_panels, starting at the first key; `out` row t at out + t out_stride. `length` is a
+/// multiple of TileShape::row_keys.
+///
+/// Per step of the loop over dimensions: two packet loads of keys, one broadcast per query, and
+/// Queries x 2 independent multiply-adds whose accumulators stay in registers (4 x 2 of the 16
+/// AVX2 registers: 8 independent chains cover the FMA latency of both pipes). Written with
+/// Eigen's packet primitives, which map to SSE, AVX, AVX-512 or NEON (or plain scalars): GCC 12
+/// turns the same tile written as plain loops over fixed-size arrays into permute-heavy code
+/// (72 vpermpd for 8 FMAs; measured 20-50% slower).
+template <bool Difference, Index Queries, class Scalar>
+inline void tile_scores(const Scalar* queries, Index d, const Scalar* panels, Index length,
+                        Scalar* out, Index out_stride, const Scalar* log_weights = nullptr,
+                        Scalar slope = 0, Scalar* row_max = nullptr) {
+  using Shape = TileShape<Scalar>;
+  using Packet = typename Shape::Packet;
+  constexpr Index P = Shape::packet_size, V = Shape::packets_per_row, R = Shape::row_keys;
+  using Eigen::internal::pmadd;
+  using Eigen::internal::pset1;
+  Packet largest[Queries];
+  for (Index t = 0; t < Queries; ++t) largest[t] = pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+  for (Index start = 0; start < length; start += R) {
+    Packet accumulator[Queries][V];
+    for (Index t = 0; t < Queries; ++t) {
+      for (Index v = 0; v < V; ++v) accumulator[t][v] = pset1<Packet>(Scalar(0));
+    }
+    const Scalar* key = panels + start * d;  // the panel of keys [start, start + R)
+    for (Index j = 0; j < d; ++j, key += R) {
+      Packet coordinate[V];
+      for (Index v = 0; v < V; ++v) {
+        coordinate[v] = Eigen::internal::ploadu<Packet>(key + v * P);
+#if defined(__GNUC__) && !defined(__clang__) && defined(EIGEN_OPTIMIZATION_BARRIER)
+        // Keep the keys in registers: GCC otherwise folds the load into each of the Queries
+        // subtractions, and the loads (12 a step instead of 6) become the bottleneck (measured:
+        // +60% at d = 128 with the barrier; with Clang the barrier costs 25%, so not there).
+        EIGEN_OPTIMIZATION_BARRIER(coordinate[v]);
+#endif
+      }
+      for (Index t = 0; t < Queries; ++t) {
+        const Packet query = pset1<Packet>(queries[t * d + j]);
+        for (Index v = 0; v < V; ++v) {
+          if constexpr (Difference) {
+            const Packet difference = Eigen::internal::psub(query, coordinate[v]);
+            accumulator[t][v] = pmadd(difference, difference, accumulator[t][v]);
+          } else {
+            accumulator[t][v] = pmadd(query, coordinate[v], accumulator[t][v]);
+          }
+        }
+      }
+    }
+    if (log_weights != nullptr) {
+      const Packet slopes = pset1<Packet>(slope);
+      for (Index v = 0; v < V; ++v) {
+        const Packet weights = Eigen::internal::ploadu<Packet>(log_weights + start + v * P);
+        for (Index t = 0; t < Queries; ++t) {
+          accumulator[t][v] = pmadd(slopes, accumulator[t][v], weights);
+          largest[t] = Eigen::internal::pmax(largest[t], accumulator[t][v]);
+        }
+      }
+    }
+    for (Index t = 0; t < Queries; ++t) {
+      for (Index v = 0; v < V; ++v) {
+        Eigen::internal::pstoreu(out + t * out_stride + start + v * P, accumulator[t][v]);
+      }
+    }
+  }
+  if (log_weights != nullptr) {
+    for (Index t = 0; t < Queries; ++t) {
+      const Scalar tile_max = Eigen::internal::predux_max(largest[t]);
+      row_max[t] = row_max[t] < tile_max ? tile_max : row_max[t];
+    }
+  }
+}
+
+/// Largest number of queries in one GEMM tile. The destination type below has this as its
+/// compile-time maximum number of rows, which is what keeps Eigen from opening its own OpenMP
+/// team inside the product (Eigen parallelises a GEMM only when the destination may have more
+/// than 32 rows): the engine's threads are the only ones, and `threads = 1` means one thread.
+constexpr Index gemm_max_queries = 32;
+
+/// out(t, i) = q_t . x_i for `rows` <= gemm_max_queries queries (row-major, d each) against
+/// `length` keys (dimension-major with stride `key_stride`), out row-major with stride
+/// `out_stride`, through Eigen's GEMM.
+template <class Scalar>
+inline void gemm_scores(const Scalar* queries, Index rows, Index d, const Scalar* keys,
+                        Index key_stride, Index length, Scalar* out, Index out_stride) {
+  using QueryTile = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using KeyBlock = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using ScoreTile = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor,
+                                  gemm_max_queries, Eigen::Dynamic>;
+  static_assert(Eigen::Map<ScoreTile, 0, Eigen::OuterStride<>>::MaxRowsAtCompileTime <= 32,
+                "the GEMM destination must have at most 32 rows at compile time (no nested threads)");
+  const Eigen::Map<const QueryTile> query_tile(queries, rows, d);
+  const Eigen::Map<const KeyBlock, 0, Eigen::OuterStride<>> key_block(keys, length, d,
+                                                                       Eigen::OuterStride<>(key_stride));
+  Eigen::Map<ScoreTile, 0, Eigen::OuterStride<>> scores(out, rows, length,
+                                                        Eigen::OuterStride<>(out_stride));
+  scores.noalias() = query_tile * key_block.transpose();
+}
+
+}  // namespace detail
+}  // namespace nadaraya
+
+#endif  // NADARAYA_DETAIL_SCORE_HPP

@@ -1,0 +1,495 @@
+#ifndef NADARAYA_DETAIL_TILE_HPP
+#define NADARAYA_DETAIL_TILE_HPP
+// IWYU pragma: private, include <nadaraya/nadaraya.hpp>
+
+#include <Eigen/Core>
+#include <algorithm>  // std::min, std::max
+#include <cmath>      // std::exp, std::log, std::sqrt
+#include <limits>
+#include <vector>
+
+#include "../accumulator.hpp"
+#include "../config.hpp"
+#include "exp.hpp"
+#include "lanes.hpp"
+#include "score.hpp"
+
+namespace nadaraya {
+namespace detail {
+
+/// \file tile.hpp
+/// The fast core behind `pool` and `attention`: flash-attention-style blocking over queries and
+/// keys with a running maximum per query.
+///
+/// Work is cut into items of (up to) 32 queries x one shard of keys. An item walks its keys in
+/// blocks of 256; per block it forms the log-weights of each register tile of 4 queries x 256
+/// keys (tile_scores, or one GEMM per 32 queries for the product form), then per query: the
+/// block maximum, one rescale of the running state when the maximum grows, exp(l - max) for
+/// the 256 keys (exp_neg, vectorised), their sum and their dot product with each value column.
+/// The 256 x (d + k + 1) key data of a block are read from L2 by the 8 tiles of an item, and the
+/// scores of a tile (8 KiB in double) stay in L1.
+///
+/// Compact kernels that give their profile skip the exponential and the maximum: their weights
+/// are k(r2) w_i / max_j w_j, all in [0, 1] (see CoreData::linear).
+///
+/// Memory: O((n + m) d + n k + m k) for the padded copies and the states, plus a 32 x 256 score
+/// tile per thread; never an m x n matrix.
+///
+/// Threads: items run in parallel (OpenMP, dynamic schedule). The cut into items depends only on
+/// m and n, never on the number of threads, and each item's arithmetic is fixed, so results are
+/// bit-identical for any number of threads. When there are few queries, the keys are split into
+/// shards (items of the same queries) whose partial states are merged afterwards, in shard order,
+/// with SoftmaxAccumulator::merge.
+
+/// Sizes of the fast core (compile-time constants).
+struct CoreShape {
+  static constexpr Index block_keys = 256;      ///< keys per block at most (a power of two)
+  static constexpr Index min_block_keys = 32;   ///< keys per block at least
+  /// Blocks are halved until their packed keys take at most this much (64 KiB: with the scores
+  /// and the values they stay in the 512 KiB L2 while the 8 tiles of an item read them; at
+  /// d = 256 a block of 256 keys took all of L2 and ran 4x slower per dimension than d = 128).
+  static constexpr Index max_panel_bytes = 64 * 1024;
+  static constexpr Index tile_queries = 4;      ///< queries per register tile
+  static constexpr Index group_queries = gemm_max_queries;  ///< queries per item (32)
+  static constexpr Index shard_min_blocks = 16; ///< a key shard holds at least 16 blocks (4096 keys)
+  static constexpr Index target_items = 64;     ///< shards are added until there are this many items
+  static constexpr double parallel_min_pairs = 32768;  ///< below this, a single thread
+};
+
+/// Knobs of the core that tests and benchmarks set; `pool` uses the defaults.
+struct CoreOptions {
+  ScoreForm form = ScoreForm::automatic;  ///< direct or product form for distance scores
+  bool guard_product_form = true;  ///< centre the data and check the error bound (false: neither)
+  bool allow_linear_weights = true;  ///< compact kernels with a profile skip the exponential
+};
+
+/// The operands of the core, laid out for it. Only what the layout needs is copied: the queries
+/// (row-major), the keys (packed into panels for the register tile, or centred for the GEMM);
+/// the values and the log weights are read where they are, except in the last key block, whose
+/// keys are padded to the tile's width (up to 15 keys of weight zero) from small copies.
+/// Fewer large temporaries matter when there are few queries: for one query against a million
+/// keys, allocating and filling copies of the key data costs as much as the pooling itself.
+template <class Scalar>
+class CoreData {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
+  CoreData(Score, const Eigen::MatrixBase<QDerived>& query_points,
+           const Eigen::MatrixBase<KDerived>& key_points, const Eigen::MatrixBase<VDerived>& value_rows,
+           const Eigen::MatrixBase<WDerived>& log_weights, bool exclude_own_key,
+           const CoreOptions& options);
+
+  CoreData(const CoreData&) = delete;  // holds references into the caller's matrices
+  CoreData& operator=(const CoreData&) = delete;
+
+  /// Log weights of keys [key0, key0 + block length): -inf for zero weights and the padding.
+  const Scalar* log_weights_at(Index key0) const {
+    if (key0 >= last_block) return m_tail_log_weights.data();
+    return m_has_weights ? m_log_weight_data + key0 : m_zeros.data();
+  }
+  /// Linear weights w_i / max w of the same keys: 0 for zero weights and the padding.
+  const Scalar* key_weights_at(Index key0) const {
+    if (key0 >= last_block) return m_tail_key_weights.data();
+    return m_has_weights ? m_key_weights.data() + key0 : m_ones.data();
+  }
+  /// The caller's keys (n x d), packed block by block for the register tile.
+  const Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>>& key_points() const { return m_keys; }
+
+  /// Value column c of the same keys: 0 in the padding.
+  const Scalar* values_at(Index c, Index key0) const {
+    return key0 >= last_block ? m_tail_values.col(c).data() : m_values.col(c).data() + key0;
+  }
+
+  Index m = 0;             // queries
+  Index n = 0;             // keys
+  Index d = 0;             // dimensions
+  Index k = 0;             // value columns
+  Index n_padded = 0;      // keys rounded up to a multiple of TileShape::key_granule
+  Index block_keys = 0;    // keys per block: CoreShape::block_keys, less for large d
+  Index last_block = 0;    // first key of the last block, the only one with padding
+  RowMatrix queries;       // m x d, row-major: one query's coordinates are contiguous (broadcasts)
+  Matrix keys;             // GEMM only: n_padded x d, centred, column-major
+  Vector query_norms;      // product form: squared norms of the centred queries
+  Vector key_norms;        // product form: squared norms of the centred keys (0 in the padding)
+  Scalar weight_offset = 0;  // linear weights: log max w, so that the log-sum is offset + log(sum)
+  bool use_gemm = false;   // scores by GEMM (product form of r2, or dot products for large d)
+  bool linear = false;     // weights k(r2) w_i / max w, no exponential, no maximum
+  bool leave_one_out = false;
+
+ private:
+  Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_keys;    // n x d, the caller's (or a copy)
+  Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_values;  // n x k, the caller's (or a copy)
+  bool m_has_weights = false;            // false: equal weights
+  const Scalar* m_log_weight_data = nullptr;  // n log weights, the caller's or m_log_weight_copy
+  Vector m_log_weight_copy;              // when the caller's are not contiguous
+  Vector m_key_weights;       // linear weights with unequal sample weights: n
+  Vector m_zeros, m_ones;     // a block of equal log weights (0) and linear weights (1)
+  Vector m_tail_log_weights;  // the last block, padded with -inf
+  Vector m_tail_key_weights;  // the last block, padded with 0
+  Matrix m_tail_values;       // the last block, padded with 0
+};
+
+template <class Scalar>
+template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
+CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_points,
+                           const Eigen::MatrixBase<KDerived>& key_points,
+                           const Eigen::MatrixBase<VDerived>& value_rows,
+                           const Eigen::MatrixBase<WDerived>& log_weights, bool exclude_own_key,
+                           const CoreOptions& options)
+    : m(query_points.rows()),
+      n(key_points.rows()),
+      d(key_points.cols()),
+      k(value_rows.cols()),
+      leave_one_out(exclude_own_key),
+      m_keys(key_points),
+      m_values(value_rows),
+      m_has_weights(log_weights.size() != 0) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  constexpr Index granule = TileShape<Scalar>::key_granule;
+  block_keys = CoreShape::block_keys;
+  while (block_keys > CoreShape::min_block_keys &&
+         block_keys * d * static_cast<Index>(sizeof(Scalar)) > CoreShape::max_panel_bytes) {
+    block_keys /= 2;
+  }
+  n_padded = (n + granule - 1) / granule * granule;
+  last_block = (n_padded - 1) / block_keys * block_keys;
+  const Index tail = n_padded - last_block, tail_keys = n - last_block;
+  queries = query_points;
+  if (m_has_weights) {
+    const auto column = log_weights.col(0);
+    if constexpr (static_cast<bool>(Eigen::internal::traits<WDerived>::Flags & Eigen::DirectAccessBit)) {
+      if (column.innerStride() == 1) m_log_weight_data = column.data();
+    }
+    if (m_log_weight_data == nullptr) {
+      m_log_weight_copy = column;
+      m_log_weight_data = m_log_weight_copy.data();
+    }
+  }
+  const Eigen::Map<const Vector> key_log_weights(m_log_weight_data, m_has_weights ? n : 0);
+
+  // Equal weights: one block of zeros (log) and ones (linear) serves every full block.
+  m_zeros.setZero(CoreShape::block_keys);
+  m_ones.setOnes(CoreShape::block_keys);
+  m_tail_log_weights.setConstant(tail, minus_infinity);
+  m_tail_log_weights.head(tail_keys) =
+      m_has_weights ? Vector(key_log_weights.segment(last_block, tail_keys)) : Vector::Zero(tail_keys);
+  m_tail_values.setZero(tail, k);
+  m_tail_values.topRows(tail_keys) = m_values.middleRows(last_block, tail_keys);
+
+  // Linear weights: w_i / max w must stay far from underflow once multiplied by a profile value
+  // (down to (eps / 2)^3 for the triweight near its edge), so that no weight that the log-space
+  // path would keep is lost: sample weights within e^30 (float) or e^500 (double) of the largest.
+  if constexpr (Score::can_use_linear_weights) {
+    const Scalar largest = m_has_weights ? key_log_weights.maxCoeff() : Scalar(0);
+    const Scalar floor = sizeof(Scalar) == 4 ? Scalar(-30) : Scalar(-500);
+    bool moderate = options.allow_linear_weights && largest > minus_infinity;
+    for (Index i = 0; m_has_weights && moderate && i < n; ++i) {
+      const Scalar relative = key_log_weights(i) - largest;
+      moderate = relative == minus_infinity || relative >= floor;
+    }
+    if (moderate) {
+      linear = true;
+      weight_offset = largest;
+      // std::exp, not Eigen's array exp: in float, Eigen clamps its argument at -88.4, so
+      // exp(-inf) comes out as 1e-38 rather than 0, and zero-weight keys would count.
+      auto relative_weights = [largest](const auto& log_w, Vector& w) {
+        w.resize(log_w.size());
+        for (Index i = 0; i < log_w.size(); ++i) w(i) = std::exp(log_w(i) - largest);
+      };
+      if (m_has_weights) relative_weights(key_log_weights, m_key_weights);
+      relative_weights(m_tail_log_weights, m_tail_key_weights);
+    }
+  }
+
+  const bool large_dimension = d >= ProductForm<Scalar>::min_dimension;
+  const bool gemm_wanted = options.form == ScoreForm::product ||
+                           (options.form == ScoreForm::automatic && large_dimension);
+  if constexpr (!Score::is_distance) {
+    // Dot products: the GEMM computes the score itself, with no cancellation to guard against.
+    if (gemm_wanted) {
+      use_gemm = true;
+      keys.resize(n_padded, d);
+      keys.topRows(n) = key_points;
+      keys.bottomRows(n_padded - n).setZero();
+    }
+  } else {
+    if (gemm_wanted && m > 0) {
+      // Centre on the keys' mean: r2 does not change, but ||q||^2 + ||x||^2 - 2 q.x no longer
+      // cancels the distance of the data from the origin (at 1e6 from it, in d = 8, the
+      // uncentred form loses about 1e-3 of r2 ~ 1).
+      RowMatrix centred_queries = queries;
+      Matrix centred_keys(n_padded, d);
+      centred_keys.topRows(n) = key_points;
+      centred_keys.bottomRows(n_padded - n).setZero();
+      if (options.guard_product_form) {
+        const Eigen::Matrix<Scalar, 1, Eigen::Dynamic> mean = centred_keys.topRows(n).colwise().mean();
+        centred_queries.rowwise() -= mean;
+        centred_keys.topRows(n).rowwise() -= mean;
+      }
+      Vector centred_query_norms = centred_queries.rowwise().squaredNorm();
+      Vector centred_key_norms = centred_keys.rowwise().squaredNorm();
+      const double bound = std::numeric_limits<Scalar>::epsilon() * std::sqrt(static_cast<double>(d) + 2) *
+                           (static_cast<double>(centred_query_norms.maxCoeff()) +
+                            static_cast<double>(centred_key_norms.maxCoeff()));
+      if (!options.guard_product_form || bound <= ProductForm<Scalar>::max_r2_error) {
+        use_gemm = true;
+        queries = std::move(centred_queries);
+        keys = std::move(centred_keys);
+        query_norms = std::move(centred_query_norms);
+        key_norms = std::move(centred_key_norms);
+      }
+    }
+  }
+}
+
+/// Per-query running states of all shards: state column s m + q is query q over shard s.
+template <class Scalar>
+struct CoreStates {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> max;   // running maximum log-weight
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sum;   // sum of exp(l - max)
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> values;  // k x (shards m): sum of exp(l - max) y
+};
+
+/// Scratch of one thread: a score tile of 32 queries x 256 keys, and one block of keys packed
+/// for the register tile (packed per item and block rather than once for all keys: no n x d
+/// copy, which for few queries costs more than the pooling, and 1/32 of the tile's work else).
+template <class Scalar>
+struct CoreScratch {
+  explicit CoreScratch(Index d)
+      : scores(static_cast<std::size_t>(CoreShape::group_queries * CoreShape::block_keys)),
+        panels(static_cast<std::size_t>(CoreShape::block_keys * d)) {}
+  std::vector<Scalar> scores;
+  std::vector<Scalar> panels;
+};
+
+/// The largest of row[0..length) (no NaN). `row` has room for CoreShape::block_keys scalars; the
+/// halving tree needs a power-of-two count, so the tail up to it is filled with -inf.
+template <class Scalar>
+inline Scalar row_max(Scalar* row, Index length) {
+  Index count = 2 * lane_count<Scalar>();
+  while (count < length) count *= 2;
+  for (Index i = length; i < count; ++i) row[i] = -std::numeric_limits<Scalar>::infinity();
+  alignas(64) Scalar halves[CoreShape::block_keys / 2];
+  return lane_max(row, count, halves);
+}
+
+/// Prepares one query's row of log-weights for keys [key0, key0 + length), whose largest is
+/// `block_max`, for the exponential: rescales the query's running state when the maximum grows
+/// (once per block at most, not once per key). Returns the offset to exponentiate against:
+/// the state's maximum, or 0 when no key of the block reaches the query (the row is all -inf,
+/// so its weights come out 0).
+template <class Scalar>
+inline Scalar rescale_to_block(const CoreData<Scalar>& data, Scalar block_max, Scalar& max,
+                               Scalar& sum, Scalar* values) {
+  if (block_max == -std::numeric_limits<Scalar>::infinity()) return Scalar(0);
+  if (block_max > max) {
+    const Scalar scale = std::exp(max - block_max);  // 0 for the first reached block
+    sum *= scale;
+    for (Index c = 0; c < data.k; ++c) values[c] *= scale;
+    max = block_max;
+  }
+  return max;
+}
+
+/// row[i] = exp(row[i] - offset) for i < length, written as exp_neg(offset - l): offset - l >= 0,
+/// +inf for keys that do not reach the query, which give 0. One plain loop: it vectorises.
+/// (Interleaving the 4 rows of a tile in one loop, for more exponentials in flight, measured the
+/// same on Zen 3 and spilled registers: one row at a time.)
+template <class Scalar>
+inline void exp_row(Scalar* row, Scalar offset, Index length) {
+  for (Index i = 0; i < length; ++i) row[i] = exp_neg(offset - row[i]);
+}
+
+/// Adds a row of weights (and their dot products with the value columns) to a query's state.
+template <class Scalar>
+inline void accumulate_row(const CoreData<Scalar>& data, Index key0, Index length,
+                           const Scalar* row, Scalar& sum, Scalar* values) {
+  sum += lane_sum(row, length);
+  for (Index c = 0; c < data.k; ++c) values[c] += lane_dot(row, data.values_at(c, key0), length);
+}
+
+/// Turns the rows of a tile of `Rows` queries (scores r2 or q.x, or log-weights already when
+/// `log_weights_done`, with `tile_max` their row maxima) into weights, with the leave-one-out
+/// exclusion, and folds them into the queries' states.
+template <class Score, Index Rows, class Scalar>
+inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, Index length,
+                        Scalar* rows, Index stride, bool log_weights_done, const Scalar* tile_max,
+                        Scalar* max, Scalar* sum, Scalar* values) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  if (data.linear) {
+    const Scalar* key_weights = data.key_weights_at(key0);
+    for (Index r = 0; r < Rows; ++r) {
+      Scalar* row = rows + r * stride;
+      for (Index i = 0; i < length; ++i) row[i] = Score::weight(row[i], key_weights[i]);
+      const Index query = query0 + r;
+      if (data.leave_one_out && query >= key0 && query < key0 + length) row[query - key0] = Scalar(0);
+      accumulate_row(data, key0, length, row, sum[r], values + r * data.k);
+    }
+    return;
+  }
+  Scalar offsets[Rows];
+  for (Index r = 0; r < Rows; ++r) {
+    Scalar* row = rows + r * stride;
+    if (!log_weights_done) {
+      const Scalar* log_weights = data.log_weights_at(key0);
+      for (Index i = 0; i < length; ++i) row[i] = Score::log_weight(row[i], log_weights[i]);
+    }
+    const Index query = query0 + r;
+    const bool own_key_here = data.leave_one_out && query >= key0 && query < key0 + length;
+    if (own_key_here) row[query - key0] = minus_infinity;
+    // The tile's maximum included the own key: recompute it without (one block per query).
+    const Scalar block_max = !log_weights_done || own_key_here ? row_max(row, length) : tile_max[r];
+    offsets[r] = rescale_to_block(data, block_max, max[r], sum[r], values + r * data.k);
+  }
+  for (Index r = 0; r < Rows; ++r) {
+    exp_row(rows + r * stride, offsets[r], length);
+    accumulate_row(data, key0, length, rows + r * stride, sum[r], values + r * data.k);
+  }
+}
+
+/// One item: queries [query0, query0 + count) against key blocks [block_begin, block_end),
+/// accumulating into state columns [state0, state0 + count).
+template <class Score, class Scalar>
+void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index block_begin,
+              Index block_end, Index state0, CoreStates<Scalar>& states,
+              CoreScratch<Scalar>& scratch) {
+  // Rows of the score tile are CoreShape::block_keys apart; blocks have data.block_keys keys.
+  constexpr Index block_keys = CoreShape::block_keys, tile_queries = CoreShape::tile_queries;
+  constexpr bool difference = Score::is_distance;
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const Index d = data.d;
+  // The tile writes log-weights and their maxima itself (Gaussian, dot product, log space).
+  const bool affine_tile = Score::is_affine && !data.use_gemm && !data.linear;
+  const Scalar slope = static_cast<Scalar>(Score::slope);
+  Scalar* scores = scratch.scores.data();
+  Scalar* max = states.max.data() + state0;
+  Scalar* sum = states.sum.data() + state0;
+  for (Index block = block_begin; block < block_end; ++block) {
+    const Index key0 = block * data.block_keys;
+    const Index length = std::min(data.block_keys, data.n_padded - key0);
+    if (!data.use_gemm) {
+      pack_key_panels(data.key_points().middleRows(key0, std::min(length, data.n - key0)), length,
+                      scratch.panels.data());
+    }
+    if (data.use_gemm) {
+      gemm_scores(data.queries.data() + query0 * d, count, d, data.keys.data() + key0,
+                  data.n_padded, length, scores, block_keys);
+      if constexpr (difference) {
+        // r2 = ||q||^2 + ||x||^2 - 2 q.x on centred data; rounding may take it below 0.
+        for (Index t = 0; t < count; ++t) {
+          Scalar* row = scores + t * block_keys;
+          const Scalar query_norm = data.query_norms(query0 + t);
+          const Scalar* key_norms = data.key_norms.data() + key0;
+          for (Index i = 0; i < length; ++i) {
+            const Scalar r2 = query_norm + key_norms[i] - Scalar(2) * row[i];
+            row[i] = r2 > Scalar(0) ? r2 : Scalar(0);
+          }
+        }
+      }
+    }
+    Index t = 0;
+    while (t < count) {
+      // Register tiles of 4 queries, then single queries for the remainder (not padding: one
+      // query against a million keys should not pay for four).
+      const Index tile = count - t >= tile_queries ? tile_queries : 1;
+      Scalar* tile_rows = scores + t * block_keys;
+      Scalar tile_max[tile_queries] = {minus_infinity, minus_infinity, minus_infinity, minus_infinity};
+      if (!data.use_gemm) {
+        const Scalar* tile_queries_data = data.queries.data() + (query0 + t) * d;
+        const Scalar* panels = scratch.panels.data();
+        const Scalar* log_weights = affine_tile ? data.log_weights_at(key0) : nullptr;
+        if (tile == tile_queries) {
+          tile_scores<difference, tile_queries>(tile_queries_data, d, panels, length, tile_rows,
+                                                block_keys, log_weights, slope, tile_max);
+        } else {
+          tile_scores<difference, 1>(tile_queries_data, d, panels, length, tile_rows, block_keys,
+                                     log_weights, slope, tile_max);
+        }
+      }
+      Scalar* tile_values = states.values.data() + (state0 + t) * data.k;
+      if (tile == tile_queries) {
+        finish_tile<Score, tile_queries>(data, query0 + t, key0, length, tile_rows, block_keys,
+                                         affine_tile, tile_max, max + t, sum + t, tile_values);
+      } else {
+        finish_tile<Score, 1>(data, query0 + t, key0, length, tile_rows, block_keys, affine_tile,
+                              tile_max, max + t, sum + t, tile_values);
+      }
+      t += tile;
+    }
+  }
+}
+
+/// The fast core: for every query, the log of its kernel sum and its pooled mean of the values.
+/// Arguments are checked by the caller.
+template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
+void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
+              const Eigen::MatrixBase<VDerived>& values,
+              const Eigen::MatrixBase<WDerived>& key_log_weights, bool leave_one_out, int threads,
+              const CoreOptions& options,
+              Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, 1>& log_sum,
+              Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, Eigen::Dynamic>& mean) {
+  using Scalar = typename QDerived::Scalar;
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const CoreData<Scalar> data(Score{}, queries, keys, values, key_log_weights, leave_one_out, options);
+  const Index m = data.m, k = data.k;
+  log_sum.resize(m);
+  mean.resize(m, k);
+  if (m == 0) return;
+
+  // The cut into items: groups of 32 queries, and key shards when there are few groups. It
+  // depends on m and n only, so the results do not depend on the number of threads.
+  const Index groups = (m + CoreShape::group_queries - 1) / CoreShape::group_queries;
+  const Index blocks = (data.n_padded + data.block_keys - 1) / data.block_keys;
+  const Index wanted_shards = (CoreShape::target_items + groups - 1) / groups;
+  const Index shards = std::max<Index>(1, std::min(wanted_shards, blocks / CoreShape::shard_min_blocks));
+  const Index items = groups * shards;
+
+  CoreStates<Scalar> states;
+  states.max.setConstant(shards * m, data.linear ? data.weight_offset : minus_infinity);
+  states.sum.setZero(shards * m);
+  states.values.setZero(k, shards * m);
+
+  auto run = [&](Index item, CoreScratch<Scalar>& scratch) {
+    const Index group = item / shards, shard = item % shards;
+    const Index query0 = group * CoreShape::group_queries;
+    const Index count = std::min(CoreShape::group_queries, m - query0);
+    const Index block_begin = blocks * shard / shards, block_end = blocks * (shard + 1) / shards;
+    run_item<Score>(data, query0, count, block_begin, block_end, shard * m + query0, states,
+                    scratch);
+  };
+#if NADARAYA_HAS_OPENMP
+  const bool parallel = threads > 1 && items > 1 &&
+                        static_cast<double>(m) * static_cast<double>(data.n) >=
+                            CoreShape::parallel_min_pairs;
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    CoreScratch<Scalar> scratch(data.d);
+#pragma omp for schedule(dynamic, 1)
+    for (Index item = 0; item < items; ++item) run(item, scratch);
+  }
+#else
+  (void)threads;
+  CoreScratch<Scalar> scratch(data.d);
+  for (Index item = 0; item < items; ++item) run(item, scratch);
+#endif
+
+  // Merge the shards of each query in shard order (the exact log-sum-exp merge), then finish.
+  for (Index q = 0; q < m; ++q) {
+    SoftmaxAccumulator<Scalar> state(states.max(q), states.sum(q), states.values.col(q));
+    for (Index shard = 1; shard < shards; ++shard) {
+      const Index column = shard * m + q;
+      state.merge(SoftmaxAccumulator<Scalar>(states.max(column), states.sum(column),
+                                             states.values.col(column)));
+    }
+    log_sum(q) = state.log_sum();
+    mean.row(q) = state.mean().transpose();
+  }
+}
+
+}  // namespace detail
+}  // namespace nadaraya
+
+#endif  // NADARAYA_DETAIL_TILE_HPP

@@ -1,0 +1,508 @@
+// The fast core behind pool() and attention(): its exponential over its whole range, the core
+// against a plain long-double evaluation of the same sums (float and double, every kernel path,
+// leave-one-out, sample weights, tiny and odd sizes, unreached queries, tiny bandwidths), the
+// independence from the number of threads (key shards merged with SoftmaxAccumulator::merge),
+// scaled dot-product attention, and the guarded matrix-product form far from the origin.
+//
+// The tolerance, stated once (core_tolerance below): with eps the Scalar's unit roundoff,
+//   |error| <= eps (2 n + 4 (d + 2) L)
+// on log-sums, and that times max |y| on means, where n is the number of keys and L the size of
+// the log-weights that matter, max(1, |largest log-weight|) + log(1/eps). The first term is two
+// ulps per key (summation); the second, four ulps per dimension of each relevant log-weight (r2 is
+// rounded d + 1 times, and the exponential and the log-weight add an ulp each).
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>  // std::memcpy
+#include <limits>
+#include <nadaraya/detail/exp.hpp>
+#include <nadaraya/nadaraya.hpp>
+#include <vector>
+
+#include "support/reference.hpp"
+
+using namespace nadaraya;
+
+namespace {
+
+template <class Scalar>
+using MatrixOf = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+template <class Scalar>
+using VectorOf = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+using Index = Eigen::Index;
+
+template <class Scalar>
+constexpr double epsilon() {
+  return static_cast<double>(std::numeric_limits<Scalar>::epsilon()) / 2;
+}
+
+/// What a plain long-double evaluation gives for one query: log sum_i w_i k_i, the weighted mean
+/// of each value column, and the size L of the log-weights that matter.
+struct Expected {
+  long double log_sum = 0;
+  std::vector<long double> mean;
+  double log_weight_scale = 1;
+};
+
+enum class Score { distance, dot_product };
+
+/// The sums of pool<Kernel> (or attention) for query q, every weight formed explicitly.
+template <class Kernel, class Scalar>
+Expected expected_pool(const MatrixOf<Scalar>& queries, const MatrixOf<Scalar>& keys,
+                       const MatrixOf<Scalar>& values, const VectorOf<Scalar>& log_weights, Index q,
+                       bool leave_one_out, Score score = Score::distance) {
+  const Index n = keys.rows(), d = keys.cols(), k = values.cols();
+  const long double minus_infinity = -std::numeric_limits<long double>::infinity();
+  std::vector<long double> l(static_cast<std::size_t>(n));
+  long double max = minus_infinity;
+  for (Index i = 0; i < n; ++i) {
+    long double s = 0;
+    for (Index j = 0; j < d; ++j) {
+      const long double a = queries(q, j), b = keys(i, j);
+      s += score == Score::distance ? (a - b) * (a - b) : a * b;
+    }
+    long double value = score == Score::distance ? kernel_traits<Kernel>::log_profile(s) : s;
+    if (log_weights.size() != 0) value += static_cast<long double>(log_weights(i));
+    if (leave_one_out && i == q) value = minus_infinity;
+    l[static_cast<std::size_t>(i)] = value;
+    max = std::max(max, value);
+  }
+  Expected expected;
+  expected.mean.assign(static_cast<std::size_t>(k), std::numeric_limits<long double>::quiet_NaN());
+  if (max == minus_infinity) {
+    expected.log_sum = minus_infinity;
+    return expected;
+  }
+  long double sum = 0;
+  std::vector<long double> weighted(static_cast<std::size_t>(k), 0.0L);
+  for (Index i = 0; i < n; ++i) {
+    const long double a = std::exp(l[static_cast<std::size_t>(i)] - max);
+    sum += a;
+    for (Index c = 0; c < k; ++c) weighted[static_cast<std::size_t>(c)] += a * values(i, c);
+  }
+  expected.log_sum = max + std::log(sum);
+  for (Index c = 0; c < k; ++c) expected.mean[static_cast<std::size_t>(c)] = weighted[static_cast<std::size_t>(c)] / sum;
+  expected.log_weight_scale = std::max(1.0, static_cast<double>(std::abs(max))) - std::log(epsilon<Scalar>());
+  return expected;
+}
+
+/// The stated bound: eps (2 n + 4 (d + 2) L).
+template <class Scalar>
+double core_tolerance(Index n, Index d, double log_weight_scale) {
+  return epsilon<Scalar>() *
+         (2.0 * static_cast<double>(n) + 4.0 * (static_cast<double>(d) + 2.0) * log_weight_scale);
+}
+
+/// Checks every query of `result` against expected_pool, within core_tolerance.
+template <class Kernel, class Scalar>
+void check_against_reference(const PoolResult<Scalar>& result, const MatrixOf<Scalar>& queries,
+                             const MatrixOf<Scalar>& keys, const MatrixOf<Scalar>& values,
+                             const VectorOf<Scalar>& log_weights, bool leave_one_out,
+                             Score score = Score::distance) {
+  REQUIRE(result.log_sum.size() == queries.rows());
+  REQUIRE(result.mean.rows() == queries.rows());
+  REQUIRE(result.mean.cols() == values.cols());
+  const double value_scale = values.size() == 0 ? 1.0 : std::max(1.0, static_cast<double>(values.cwiseAbs().maxCoeff()));
+  for (Index q = 0; q < queries.rows(); ++q) {
+    const Expected expected =
+        expected_pool<Kernel>(queries, keys, values, log_weights, q, leave_one_out, score);
+    INFO("query " << q << " of " << queries.rows() << ", n = " << keys.rows() << ", d = " << keys.cols());
+    if (std::isinf(static_cast<double>(expected.log_sum))) {
+      CHECK(result.log_sum(q) == -std::numeric_limits<Scalar>::infinity());
+      for (Index c = 0; c < values.cols(); ++c) CHECK(std::isnan(result.mean(q, c)));
+      continue;
+    }
+    const double tolerance = core_tolerance<Scalar>(keys.rows(), keys.cols(), expected.log_weight_scale);
+    INFO("log sum " << result.log_sum(q) << " expected " << static_cast<double>(expected.log_sum)
+                    << ", tolerance " << tolerance);
+    CHECK(std::abs(static_cast<double>(result.log_sum(q) - expected.log_sum)) <= tolerance);
+    for (Index c = 0; c < values.cols(); ++c) {
+      INFO("column " << c << ": " << result.mean(q, c) << " expected "
+                     << static_cast<double>(expected.mean[static_cast<std::size_t>(c)]));
+      CHECK(std::abs(static_cast<double>(result.mean(q, c) - expected.mean[static_cast<std::size_t>(c)])) <=
+            tolerance * value_scale);
+    }
+  }
+}
+
+/// Log sample weights in [-3, 0], every fifth one -inf (a zero weight).
+template <class Scalar>
+VectorOf<Scalar> some_zero_log_weights(Index n, unsigned seed) {
+  const Eigen::VectorXd u = nadaraya_test::uniform_vector(n, -3.0, 0.0, seed);
+  VectorOf<Scalar> log_weights = u.template cast<Scalar>();
+  for (Index i = 0; i < n; i += 5) log_weights(i) = -std::numeric_limits<Scalar>::infinity();
+  return log_weights;
+}
+
+/// |actual - exact| in units of the last place of the exact value (its binade's spacing).
+template <class Scalar>
+double ulps(Scalar actual, long double exact) {
+  int exponent = 0;
+  std::frexp(exact, &exponent);  // exact = f 2^exponent, f in [0.5, 1)
+  const long double ulp = std::ldexp(1.0L, exponent - std::numeric_limits<Scalar>::digits);
+  return static_cast<double>(std::abs(static_cast<long double>(actual) - exact) / ulp);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The exponential
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", "[exp]", float, double) {
+  using Scalar = TestType;
+  const double ceiling = sizeof(Scalar) == 4 ? 86.5 : 708.0;
+  // y from 0 to past the ceiling (where results are flushed to 0), densely, the neighbourhood of
+  // 0 finely, and the ceiling and its neighbours exactly.
+  const double top = sizeof(Scalar) == 4 ? 110.0 : 760.0;
+  std::vector<Scalar> ys;
+  for (int i = 0; i <= 400000; ++i) ys.push_back(static_cast<Scalar>(top * i / 400000.0));
+  for (int i = 0; i <= 2000; ++i) ys.push_back(static_cast<Scalar>(std::ldexp(1.0, -i / 20)));
+  const Scalar at = static_cast<Scalar>(ceiling);
+  ys.push_back(at);
+  ys.push_back(std::nextafter(at, Scalar(0)));
+  ys.push_back(std::nextafter(at, std::numeric_limits<Scalar>::infinity()));
+  std::vector<Scalar> computed(ys.size());
+  detail::exp_neg(ys.data(), computed.data(), static_cast<std::ptrdiff_t>(ys.size()));
+  double worst_ulps = 0, worst_relative = 0;
+  for (std::size_t i = 0; i < ys.size(); ++i) {
+    CHECK(computed[i] == detail::exp_neg(ys[i]));  // the vectorised loop and the scalar agree
+    if (static_cast<double>(ys[i]) > ceiling) {
+      CHECK(computed[i] == Scalar(0));  // flushed: no subnormal result
+      continue;
+    }
+    const long double exact = std::exp(-static_cast<long double>(ys[i]));
+    REQUIRE(computed[i] >= std::numeric_limits<Scalar>::min());
+    worst_ulps = std::max(worst_ulps, ulps(computed[i], exact));
+    worst_relative = std::max(worst_relative, static_cast<double>(std::abs(computed[i] / exact - 1)));
+  }
+  INFO("worst: " << worst_ulps << " ulp, relative " << worst_relative);
+  // Measured: 1.17 ulp (relative 9.9e-8) in float, 1.14 ulp (relative 1.8e-16) in double.
+  CHECK(worst_ulps <= 1.5);
+  CHECK(worst_relative <= (sizeof(Scalar) == 4 ? 1.5e-7 : 1e-14));
+}
+
+TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its ceiling", "[exp]", float, double) {
+  using Scalar = TestType;
+  const Scalar infinity = std::numeric_limits<Scalar>::infinity();
+  CHECK(detail::exp_neg(Scalar(0)) == Scalar(1));
+  CHECK(detail::exp_neg(-Scalar(0)) == Scalar(1));
+  CHECK(detail::exp_neg(infinity) == Scalar(0));
+  CHECK(detail::exp_neg(std::numeric_limits<Scalar>::max()) == Scalar(0));
+  const Scalar ceiling = sizeof(Scalar) == 4 ? Scalar(86.5) : Scalar(708.0);
+  CHECK(detail::exp_neg(ceiling) >= std::numeric_limits<Scalar>::min());
+  CHECK(detail::exp_neg(std::nextafter(ceiling, infinity)) == Scalar(0));
+  // The clamp constant is the bit pattern of the documented ceiling.
+  typename detail::ExpConstants<Scalar>::SignedBits bits;
+  std::memcpy(&bits, &ceiling, sizeof bits);
+  CHECK(bits == detail::ExpConstants<Scalar>::ceiling_bits);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The core against the long-double reference
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("pool matches the long-double reference at tiny and odd sizes", "[fast_core]",
+                   float, double) {
+  using Scalar = TestType;
+  // n, m = 1 .. 17: none of them a multiple of the 4 x 8 (or 16) register tile.
+  for (Index d : {1, 2, 8, 33}) {
+    for (Index n = 1; n <= 17; n += (n < 5 ? 1 : 4)) {
+      for (Index m = 1; m <= 17; m += (m < 5 ? 1 : 6)) {
+        const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 100 + unsigned(n + d));
+        const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 200 + unsigned(m + d));
+        const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 2, 300 + unsigned(n));
+        const VectorOf<Scalar> none;
+        check_against_reference<Gaussian>(pool<Gaussian>(queries, keys, values, none), queries, keys,
+                                          values, none, false);
+        const MatrixOf<Scalar> wide_queries = queries * Scalar(0.2), wide_keys = keys * Scalar(0.2);
+        check_against_reference<Epanechnikov>(pool<Epanechnikov>(wide_queries, wide_keys, values, none),
+                                              wide_queries, wide_keys, values, none, false);
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("pool matches the reference with sample weights and leave-one-out", "[fast_core]",
+                   float, double) {
+  using Scalar = TestType;
+  // n = 600: the own key of a query lies in each of the three key blocks of 256.
+  for (Index d : {1, 2, 8, 33}) {
+    const Index n = d == 33 ? 300 : 600;
+    const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 400 + unsigned(d)) *
+                                  Scalar(std::pow(double(n), 1.0 / (double(d) + 4.0)));
+    const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 3, 401);
+    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(n, 402 + unsigned(d));
+    PoolOptions leave_one_out;
+    leave_one_out.leave_one_out = true;
+    INFO("d = " << d);
+    check_against_reference<Gaussian>(pool<Gaussian>(keys, keys, values, log_weights, leave_one_out),
+                                      keys, keys, values, log_weights, true);
+    check_against_reference<Laplacian>(pool<Laplacian>(keys, keys, values, log_weights, leave_one_out),
+                                       keys, keys, values, log_weights, true);
+    const MatrixOf<Scalar> close_keys = keys * Scalar(0.5);
+    check_against_reference<Biweight>(
+        pool<Biweight>(close_keys, close_keys, values, log_weights, leave_one_out), close_keys,
+        close_keys, values, log_weights, true);
+    check_against_reference<Cosine>(pool<Cosine>(close_keys, close_keys, values, log_weights),
+                                    close_keys, close_keys, values, log_weights, false);
+  }
+}
+
+TEMPLATE_TEST_CASE("compact kernels take the log-space path when weights span a huge range",
+                   "[fast_core]", float, double) {
+  using Scalar = TestType;
+  // Log weights from -2000 to 0: beyond the range where k(r2) w / max w stays a normal number,
+  // so the core falls back to log space (with the exponential); the lightest keys still count
+  // where nothing heavier reaches.
+  const Index n = 100, d = 2;
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 500) * Scalar(3);
+  const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(40, d, 501) * Scalar(3);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 502);
+  const VectorOf<Scalar> log_weights =
+      nadaraya_test::uniform_vector(n, -2000.0, 0.0, 503).template cast<Scalar>();
+  check_against_reference<Epanechnikov>(pool<Epanechnikov>(queries, keys, values, log_weights),
+                                        queries, keys, values, log_weights, false);
+  // And the linear path switched off by hand gives the same within the tolerance.
+  detail::CoreOptions log_space;
+  log_space.allow_linear_weights = false;
+  const VectorOf<Scalar> none;
+  const PoolResult<Scalar> forced = detail::pool_with<detail::DistanceScore<Triweight>>(
+      queries, keys, values, none, PoolOptions{}, log_space, "test");
+  check_against_reference<Triweight>(forced, queries, keys, values, none, false);
+}
+
+TEMPLATE_TEST_CASE("unreached queries get a -inf log sum and NaN means", "[fast_core]", float, double) {
+  using Scalar = TestType;
+  // Queries far outside a compact kernel's reach, interleaved with reached ones in the same
+  // register tiles, on both the linear-weight and the log-space path, and with only zero-weight
+  // keys in reach.
+  const Index n = 40, d = 2;
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 600);
+  MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(9, d, 601);
+  for (Index q = 0; q < queries.rows(); q += 2) queries.row(q).array() += Scalar(50);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 2, 602);
+  const VectorOf<Scalar> none;
+  for (bool linear : {true, false}) {
+    detail::CoreOptions core;
+    core.allow_linear_weights = linear;
+    const PoolResult<Scalar> result = detail::pool_with<detail::DistanceScore<Uniform>>(
+        queries, keys, values, none, PoolOptions{}, core, "test");
+    check_against_reference<Uniform>(result, queries, keys, values, none, false);
+    CHECK(result.log_sum(0) == -std::numeric_limits<Scalar>::infinity());
+    CHECK(std::isnan(result.mean(0, 1)));
+  }
+  VectorOf<Scalar> only_far = VectorOf<Scalar>::Constant(n, -std::numeric_limits<Scalar>::infinity());
+  only_far(0) = 0;  // one key of positive weight; queries far from it are unreached
+  const MatrixOf<Scalar> near_queries = keys.topRows(5).array() + Scalar(0.01);
+  check_against_reference<Epanechnikov>(pool<Epanechnikov>(near_queries, keys, values, only_far),
+                                        near_queries, keys, values, only_far, false);
+}
+
+TEMPLATE_TEST_CASE("tiny bandwidths: scaled distances of 1e16 stay exact", "[fast_core]", float, double) {
+  using Scalar = TestType;
+  // Keys 1e16 apart in scaled units (h = 1e-16 on unit spacing): log-weights near -1e31, yet
+  // the softmax of the log-weights is exact, and so is the log-sum relative to its size.
+  const Index n = 20;
+  MatrixOf<Scalar> keys(n, 1), values(n, 1);
+  for (Index i = 0; i < n; ++i) {
+    keys(i, 0) = static_cast<Scalar>(1e16 * static_cast<double>(i));
+    values(i, 0) = static_cast<Scalar>(i);
+  }
+  MatrixOf<Scalar> queries(3, 1);
+  queries << Scalar(3.3e16), Scalar(11.6e16), Scalar(-2e16);
+  const VectorOf<Scalar> none;
+  const PoolResult<Scalar> result = pool<Gaussian>(queries, keys, values, none);
+  check_against_reference<Gaussian>(result, queries, keys, values, none, false);
+  CHECK(result.mean(0, 0) == Scalar(3));
+  CHECK(result.mean(1, 0) == Scalar(12));
+  CHECK(result.mean(2, 0) == Scalar(0));
+  CHECK(std::isfinite(result.log_sum(0)));
+}
+
+TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float, double) {
+  using Scalar = TestType;
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(5, 3, 700);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(5, 1, 701);
+  const VectorOf<Scalar> none;
+  const PoolResult<Scalar> empty = pool<Gaussian>(MatrixOf<Scalar>(0, 3), keys, values, none);
+  CHECK(empty.log_sum.size() == 0);
+  CHECK(empty.mean.rows() == 0);
+  const MatrixOf<Scalar> one = keys.topRows(1);
+  const PoolResult<Scalar> single = pool<Gaussian>(keys, one, values.topRows(1), none);
+  check_against_reference<Gaussian>(single, keys, one, MatrixOf<Scalar>(values.topRows(1)), none, false);
+  const MatrixOf<Scalar> no_values(5, 0);
+  check_against_reference<Gaussian>(pool<Gaussian>(keys, keys, no_values, none), keys, keys, no_values,
+                                    none, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads and key shards
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and without key shards",
+                   "[fast_core][threads]", float, double) {
+  using Scalar = TestType;
+  const VectorOf<Scalar> none;
+  // One query against 200000 keys (split into key shards merged with SoftmaxAccumulator::merge),
+  // three queries against 30000 keys (shards too), and 300 queries (groups of queries only).
+  const std::vector<std::pair<Index, Index>> shapes = {{1, 200000}, {3, 30000}, {300, 700}};
+  for (const auto& shape : shapes) {
+    const Index m = shape.first, n = shape.second, d = 2;
+    const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 800) * Scalar(20);
+    const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 801) * Scalar(20);
+    const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 2, 802);
+    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(n, 803);
+    PoolResult<Scalar> first;
+    for (int threads : {1, 2, 0, 3}) {
+      PoolOptions options;
+      options.threads = threads;
+      const PoolResult<Scalar> result = pool<Gaussian>(queries, keys, values, log_weights, options);
+      INFO("m = " << m << ", n = " << n << ", threads = " << threads);
+      if (threads == 1) {
+        first = result;
+        const Index checked = std::min<Index>(m, 3);  // the reference is slow: a few queries
+        PoolResult<Scalar> head;
+        head.log_sum = result.log_sum.head(checked);
+        head.mean = result.mean.topRows(checked);
+        check_against_reference<Gaussian>(head, MatrixOf<Scalar>(queries.topRows(checked)), keys,
+                                          values, log_weights, false);
+      } else {
+        CHECK(result.log_sum == first.log_sum);
+        CHECK(result.mean == first.mean);
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("merging the key shards of one query equals pooling all its keys", "[fast_core][threads]",
+                   float, double) {
+  using Scalar = TestType;
+  // The same query against all keys at once (sharded inside the core) and against two halves,
+  // merged here with the same exact merge.
+  const Index n = 100000, d = 1;
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 900) * Scalar(30);
+  const MatrixOf<Scalar> query = MatrixOf<Scalar>::Constant(1, d, Scalar(0.5));
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 901);
+  const VectorOf<Scalar> none;
+  const PoolResult<Scalar> all = pool<Gaussian>(query, keys, values, none);
+  const Index half = n / 2;
+  const PoolResult<Scalar> first = pool<Gaussian>(query, keys.topRows(half), values.topRows(half), none);
+  const PoolResult<Scalar> second =
+      pool<Gaussian>(query, keys.bottomRows(n - half), values.bottomRows(n - half), none);
+  // A state from (log-sum, mean): max = log-sum, scaled sum 1, scaled values = mean.
+  SoftmaxAccumulator<Scalar> merged(first.log_sum(0), Scalar(1), first.mean.row(0).transpose());
+  merged.merge(SoftmaxAccumulator<Scalar>(second.log_sum(0), Scalar(1), second.mean.row(0).transpose()));
+  const double tolerance = core_tolerance<Scalar>(n, d, 1.0 - std::log(epsilon<Scalar>()));
+  CHECK(std::abs(static_cast<double>(merged.log_sum() - all.log_sum(0))) <= tolerance);
+  CHECK(std::abs(static_cast<double>(merged.mean()(0) - all.mean(0, 0))) <= tolerance * 4);
+  check_against_reference<Gaussian>(all, query, keys, values, none, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaled dot-product attention
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("attention matches the long-double softmax of q.x", "[fast_core][attention]", float, double) {
+  using Scalar = TestType;
+  for (Index d : {1, 8, 33, 70}) {
+    const Scalar scale = static_cast<Scalar>(std::pow(static_cast<double>(d), -0.25));
+    const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(130, d, 1000) * scale;
+    const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(130, 2, 1001);
+    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(130, 1002);
+    PoolOptions leave_one_out;
+    leave_one_out.leave_one_out = true;
+    INFO("d = " << d);
+    check_against_reference<Gaussian>(attention(keys, keys, values, log_weights, leave_one_out), keys,
+                                      keys, values, log_weights, true, Score::dot_product);
+    // The same scores from Eigen's GEMM (what attention uses for large d).
+    detail::CoreOptions gemm;
+    gemm.form = detail::ScoreForm::product;
+    check_against_reference<Gaussian>(
+        detail::pool_with<detail::DotProductScore>(keys, keys, values, log_weights, leave_one_out, gemm, "test"),
+        keys, keys, values, log_weights, true, Score::dot_product);
+  }
+}
+
+TEMPLATE_TEST_CASE("on unit-norm rows, attention is Gaussian Nadaraya-Watson", "[fast_core][attention]",
+                   float, double) {
+  using Scalar = TestType;
+  // ||q - x||^2 = 2 - 2 q.x on the unit sphere: softmax(q.x / h^2) are the Gaussian weights of
+  // width h, and the log-sums differ by exactly 1 / h^2.
+  const Index n = 200, m = 50, d = 5;
+  const double h = 0.4;
+  MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 1100);
+  MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 1101);
+  keys.rowwise().normalize();
+  queries.rowwise().normalize();
+  const MatrixOf<Scalar> Y = nadaraya_test::normal_matrix<Scalar>(n, 1, 1102);
+  NadarayaWatson<Gaussian, Scalar> nadaraya_watson(Bandwidth::scalar(h));
+  nadaraya_watson.fit(keys, Y);
+  const MatrixOf<Scalar> predicted = nadaraya_watson.predict(queries);
+  const Scalar inverse = static_cast<Scalar>(1 / h);
+  const PoolResult<Scalar> attended =
+      attention(MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
+  const PoolResult<Scalar> gaussian =
+      pool<Gaussian>(MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
+  const double tolerance = core_tolerance<Scalar>(n, d, 1 / (h * h) - std::log(epsilon<Scalar>()));
+  for (Index q = 0; q < m; ++q) {
+    INFO("query " << q);
+    CHECK(std::abs(static_cast<double>(attended.mean(q, 0) - predicted(q, 0))) <= tolerance * 4);
+    CHECK(std::abs(static_cast<double>(attended.log_sum(q) - gaussian.log_sum(q)) - 1 / (h * h)) <=
+          tolerance * 4);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The matrix-product form of r2
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("the guarded product form is exact far from the origin; the unguarded one is not",
+          "[fast_core][product_form]") {
+  // Data shifted by 1e6 in d = 8: ||q||^2 ~ 8e12, so the uncentred ||q||^2 + ||x||^2 - 2 q.x
+  // loses about 1e-3 of r2 ~ 1 to rounding. Centred, it agrees with the direct-difference
+  // reference on the same shifted data to 1e-9 relative.
+  const Index n = 300, m = 40, d = 8;
+  const double shift = 1e6;
+  const Eigen::MatrixXd keys = (nadaraya_test::normal_matrix(n, d, 1200).array() + shift).matrix();
+  const Eigen::MatrixXd queries = (nadaraya_test::normal_matrix(m, d, 1201).array() + shift).matrix();
+  const Eigen::MatrixXd values = nadaraya_test::normal_matrix(n, 1, 1202);
+  const Eigen::VectorXd none;
+  detail::CoreOptions guarded, unguarded;
+  guarded.form = unguarded.form = detail::ScoreForm::product;
+  unguarded.guard_product_form = false;
+  const PoolResult<double> centred = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      queries, keys, values, none, PoolOptions{}, guarded, "test");
+  const PoolResult<double> raw = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      queries, keys, values, none, PoolOptions{}, unguarded, "test");
+  double worst_centred = 0, worst_raw = 0;
+  for (Index q = 0; q < m; ++q) {
+    const Expected expected = expected_pool<Gaussian>(queries, keys, values, none, q, false);
+    const double mean = static_cast<double>(expected.mean[0]), log_sum = static_cast<double>(expected.log_sum);
+    worst_centred = std::max({worst_centred, std::abs(centred.mean(q, 0) - mean) / std::abs(mean),
+                              std::abs(centred.log_sum(q) - log_sum) / std::abs(log_sum)});
+    worst_raw = std::max({worst_raw, std::abs(raw.mean(q, 0) - mean) / std::abs(mean),
+                          std::abs(raw.log_sum(q) - log_sum) / std::abs(log_sum)});
+  }
+  INFO("worst relative error: centred " << worst_centred << ", uncentred " << worst_raw);
+  CHECK(worst_centred <= 1e-9);
+  CHECK(worst_raw >= 1e-2);
+}
+
+TEMPLATE_TEST_CASE("the product form agrees with direct differences where its guard allows it",
+                   "[fast_core][product_form]", float, double) {
+  using Scalar = TestType;
+  const Index n = 300, m = 37, d = 70;
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 1300) * Scalar(0.3);
+  const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 1301) * Scalar(0.3);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 1302);
+  const VectorOf<Scalar> none;
+  detail::CoreOptions product;
+  product.form = detail::ScoreForm::product;
+  const PoolResult<Scalar> result = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      queries, keys, values, none, PoolOptions{}, product, "test");
+  check_against_reference<Gaussian>(result, queries, keys, values, none, false);
+  const PoolResult<Scalar> direct = pool<Gaussian>(queries, keys, values, none);
+  check_against_reference<Gaussian>(direct, queries, keys, values, none, false);
+}
