@@ -20,8 +20,8 @@ void BM_exp_neg(benchmark::State& state) {
   const std::vector<Scalar> y = nadaraya_bench::exp_arguments<Scalar>();
   std::vector<Scalar> out(y.size());
   for (auto _ : state) nadaraya_bench::exp_pass(y, out);
-  state.counters["exps_per_s"] =
-      benchmark::Counter(static_cast<double>(ceiling_array), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["exps_per_s"] = benchmark::Counter(static_cast<double>(ceiling_array),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class Scalar>
@@ -35,8 +35,8 @@ void BM_eigen_exp(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.counters["exps_per_s"] =
-      benchmark::Counter(static_cast<double>(ceiling_array), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["exps_per_s"] = benchmark::Counter(static_cast<double>(ceiling_array),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class Scalar>
@@ -48,8 +48,8 @@ void BM_std_exp(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.counters["exps_per_s"] =
-      benchmark::Counter(static_cast<double>(ceiling_array), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["exps_per_s"] = benchmark::Counter(static_cast<double>(ceiling_array),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class Scalar>
@@ -57,7 +57,8 @@ void BM_fma_peak(benchmark::State& state) {
   constexpr long passes = 100000;
   double fmas = 0;
   for (auto _ : state) fmas = nadaraya_bench::fma_passes<Scalar>(passes);
-  state.counters["fmas_per_s"] = benchmark::Counter(fmas, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["fmas_per_s"] =
+      benchmark::Counter(fmas, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK_TEMPLATE(BM_exp_neg, float);

@@ -44,10 +44,11 @@ const char* scalar_name() {
 
 /// Pairs per second, and the fraction of the bound (per core, times the threads).
 void report_rate(benchmark::State& state, double pairs, double bound_per_s, int threads) {
-  state.counters["pairs_per_s"] = benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
   if (bound_per_s > 0) {
-    state.counters["of_bound"] =
-        benchmark::Counter(pairs / (bound_per_s * threads), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["of_bound"] = benchmark::Counter(pairs / (bound_per_s * threads),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
   }
 }
 
@@ -58,8 +59,8 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
   nadaraya::PoolOptions options;
   options.threads = threads;
   nadaraya_bench::PeakMemory peak;
-  nadaraya::PoolResult<Scalar> result =
-      nadaraya::pool<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values, problem.log_weights, options);
+  nadaraya::PoolResult<Scalar> result = nadaraya::pool<nadaraya::Gaussian>(
+      problem.queries, problem.keys, problem.values, problem.log_weights, options);
   state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
   for (auto _ : state) {
     result = nadaraya::pool<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values,
@@ -67,7 +68,8 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
     benchmark::DoNotOptimize(result.mean.data());
     benchmark::ClobberMemory();
   }
-  report_rate(state, static_cast<double>(n) * static_cast<double>(n), ceilings.bound<Scalar>(d), threads);
+  report_rate(state, static_cast<double>(n) * static_cast<double>(n), ceilings.bound<Scalar>(d),
+              threads);
   state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
 }
 
@@ -79,8 +81,8 @@ void BM_per_pair(benchmark::State& state, Index n, Index d) {
   options.threads = 1;
   nadaraya::PoolResult<Scalar> result;
   for (auto _ : state) {
-    result = nadaraya::detail::pool_per_pair<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values,
-                                                                 problem.log_weights, options);
+    result = nadaraya::detail::pool_per_pair<nadaraya::Gaussian>(
+        problem.queries, problem.keys, problem.values, problem.log_weights, options);
     benchmark::DoNotOptimize(result.mean.data());
     benchmark::ClobberMemory();
   }
@@ -95,10 +97,12 @@ void BM_naive(benchmark::State& state, Index n, Index d) {
   const Problem<Scalar> problem(n, n, d);
   nadaraya::PoolResult<Scalar> result;
   nadaraya_bench::PeakMemory peak;
-  result.mean = nadaraya_bench::naive_nadaraya_watson<Scalar>(problem.queries, problem.keys, problem.values, Scalar(1));
+  result.mean = nadaraya_bench::naive_nadaraya_watson<Scalar>(problem.queries, problem.keys,
+                                                              problem.values, Scalar(1));
   state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
   for (auto _ : state) {
-    result.mean = nadaraya_bench::naive_nadaraya_watson<Scalar>(problem.queries, problem.keys, problem.values, Scalar(1));
+    result.mean = nadaraya_bench::naive_nadaraya_watson<Scalar>(problem.queries, problem.keys,
+                                                                problem.values, Scalar(1));
     benchmark::DoNotOptimize(result.mean.data());
     benchmark::ClobberMemory();
   }
@@ -146,7 +150,8 @@ void BM_attention(benchmark::State& state, Index n, Index d) {
   options.threads = 1;
   nadaraya::PoolResult<Scalar> result;
   for (auto _ : state) {
-    result = nadaraya::attention(problem.queries, problem.keys, problem.values, problem.log_weights, options);
+    result = nadaraya::attention(problem.queries, problem.keys, problem.values, problem.log_weights,
+                                 options);
     benchmark::DoNotOptimize(result.mean.data());
     benchmark::ClobberMemory();
   }
@@ -212,10 +217,14 @@ int main(int argc, char** argv) {
   ceilings.exp_double = nadaraya_bench::exp_ceiling<double>();
   ceilings.fma_float = nadaraya_bench::fma_peak<float>();
   ceilings.fma_double = nadaraya_bench::fma_peak<double>();
-  benchmark::AddCustomContext("ceiling exp float (exps/s/core)", std::to_string(ceilings.exp_float));
-  benchmark::AddCustomContext("ceiling exp double (exps/s/core)", std::to_string(ceilings.exp_double));
-  benchmark::AddCustomContext("ceiling fma float (lane-FMAs/s/core)", std::to_string(ceilings.fma_float));
-  benchmark::AddCustomContext("ceiling fma double (lane-FMAs/s/core)", std::to_string(ceilings.fma_double));
+  benchmark::AddCustomContext("ceiling exp float (exps/s/core)",
+                              std::to_string(ceilings.exp_float));
+  benchmark::AddCustomContext("ceiling exp double (exps/s/core)",
+                              std::to_string(ceilings.exp_double));
+  benchmark::AddCustomContext("ceiling fma float (lane-FMAs/s/core)",
+                              std::to_string(ceilings.fma_float));
+  benchmark::AddCustomContext("ceiling fma double (lane-FMAs/s/core)",
+                              std::to_string(ceilings.fma_double));
   benchmark::AddCustomContext("set", full ? "full" : "default (pass --full for all sizes)");
 
   if (full) {

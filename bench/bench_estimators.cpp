@@ -26,9 +26,12 @@ enum class Task { density, predict, leave_one_out };
 
 const char* task_name(Task task) {
   switch (task) {
-    case Task::density: return "parzen_log_density";
-    case Task::predict: return "nadaraya_watson_predict";
-    default: return "nadaraya_watson_leave_one_out";
+    case Task::density:
+      return "parzen_log_density";
+    case Task::predict:
+      return "nadaraya_watson_predict";
+    default:
+      return "nadaraya_watson_leave_one_out";
   }
 }
 
@@ -56,9 +59,12 @@ void BM_library(benchmark::State& state, Task task, Index n, Index d, int thread
   regression.fit(data.X, data.Y);
   auto run = [&]() -> Matrix<Scalar> {
     switch (task) {
-      case Task::density: return density.log_density(data.Q);
-      case Task::predict: return regression.predict(data.Q);
-      default: return regression.predict_leave_one_out();
+      case Task::density:
+        return density.log_density(data.Q);
+      case Task::predict:
+        return regression.predict(data.Q);
+      default:
+        return regression.predict_leave_one_out();
     }
   };
   nadaraya_bench::PeakMemory peak;
@@ -69,8 +75,9 @@ void BM_library(benchmark::State& state, Task task, Index n, Index d, int thread
     benchmark::DoNotOptimize(result.data());
     benchmark::ClobberMemory();
   }
-  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
-                                                     benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class Scalar>
@@ -79,9 +86,12 @@ void BM_naive(benchmark::State& state, Task task, Index n, Index d) {
   const Data<Scalar> data(n, d);
   auto run = [&]() -> Matrix<Scalar> {
     switch (task) {
-      case Task::density: return nadaraya_bench::naive_log_density<Scalar>(data.Q, data.X, data.h);
-      case Task::predict: return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.Q, data.X, data.Y, data.h);
-      default: return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.X, data.X, data.Y, data.h, true);
+      case Task::density:
+        return nadaraya_bench::naive_log_density<Scalar>(data.Q, data.X, data.h);
+      case Task::predict:
+        return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.Q, data.X, data.Y, data.h);
+      default:
+        return nadaraya_bench::naive_nadaraya_watson<Scalar>(data.X, data.X, data.Y, data.h, true);
     }
   };
   nadaraya_bench::PeakMemory peak;
@@ -92,14 +102,16 @@ void BM_naive(benchmark::State& state, Task task, Index n, Index d) {
     benchmark::DoNotOptimize(result.data());
     benchmark::ClobberMemory();
   }
-  state.counters["pairs_per_s"] = benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
-                                                     benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(n),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 template <class Scalar>
 std::string shape(const char* who, Task task, Index n, Index d) {
-  return std::string(who) + "/" + task_name(task) + "<" + (sizeof(Scalar) == 4 ? "float" : "double") +
-         ">/n:" + std::to_string(n) + "/d:" + std::to_string(d);
+  return std::string(who) + "/" + task_name(task) + "<" +
+         (sizeof(Scalar) == 4 ? "float" : "double") + ">/n:" + std::to_string(n) +
+         "/d:" + std::to_string(d);
 }
 
 template <class Scalar>
@@ -116,8 +128,9 @@ void register_pair(Task task, Index n, Index d, int threads) {
                                 "skipped: needs " + std::to_string(bytes / (1 << 30)) + " GiB");
     return;
   }
-  benchmark::RegisterBenchmark(shape<Scalar>("naive", task, n, d).c_str(),
-                               [=](benchmark::State& state) { BM_naive<Scalar>(state, task, n, d); })
+  benchmark::RegisterBenchmark(
+      shape<Scalar>("naive", task, n, d).c_str(),
+      [=](benchmark::State& state) { BM_naive<Scalar>(state, task, n, d); })
       ->Unit(benchmark::kMillisecond);
 }
 

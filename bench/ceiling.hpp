@@ -28,7 +28,8 @@ constexpr int fma_chains = 12;
 template <class Scalar>
 std::vector<Scalar> exp_arguments() {
   std::vector<Scalar> y(static_cast<std::size_t>(ceiling_array));
-  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<Scalar>(30.0 * static_cast<double>(i) / ceiling_array);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = static_cast<Scalar>(30.0 * static_cast<double>(i) / ceiling_array);
   return y;
 }
 
@@ -47,7 +48,8 @@ double fma_passes(long passes) {
   constexpr int lanes = Eigen::internal::packet_traits<Scalar>::size;
   Packet chain[fma_chains];
   for (int c = 0; c < fma_chains; ++c) chain[c] = Eigen::internal::pset1<Packet>(Scalar(c));
-  const Packet a = Eigen::internal::pset1<Packet>(Scalar(0.999999)), b = Eigen::internal::pset1<Packet>(Scalar(1e-6));
+  const Packet a = Eigen::internal::pset1<Packet>(Scalar(0.999999)),
+               b = Eigen::internal::pset1<Packet>(Scalar(1e-6));
   for (long pass = 0; pass < passes; ++pass) {
     for (int c = 0; c < fma_chains; ++c) chain[c] = Eigen::internal::pmadd(chain[c], a, b);
   }

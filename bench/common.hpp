@@ -117,7 +117,8 @@ void reference_gaussian(const Problem<Scalar>& problem, Index query, long double
 /// long-double reference (means relative to the largest |value|, so that a mean near 0 does not
 /// inflate it).
 template <class Scalar, class Result>
-double max_relative_error(const Problem<Scalar>& problem, const Result& result, Index queries = 16) {
+double max_relative_error(const Problem<Scalar>& problem, const Result& result,
+                          Index queries = 16) {
   double worst = 0;
   const double scale = static_cast<double>(problem.values.cwiseAbs().maxCoeff());
   for (Index q = 0; q < std::min(queries, problem.queries.rows()); ++q) {
@@ -134,7 +135,8 @@ double max_relative_error(const Problem<Scalar>& problem, const Result& result, 
 /// Google Benchmark sees it) or NADARAYA_BENCH_FULL=1 in the environment.
 inline bool full_set_requested(int& argc, char** argv) {
   bool full = false;
-  if (const char* environment = std::getenv("NADARAYA_BENCH_FULL")) full = std::strcmp(environment, "0") != 0;
+  if (const char* environment = std::getenv("NADARAYA_BENCH_FULL"))
+    full = std::strcmp(environment, "0") != 0;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) {

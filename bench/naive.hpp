@@ -21,7 +21,8 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> naive_gaussian_weights(
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   Matrix distances(Q.rows(), X.rows());
   for (Eigen::Index j = 0; j < X.rows(); ++j) {
-    for (Eigen::Index i = 0; i < Q.rows(); ++i) distances(i, j) = (Q.row(i) - X.row(j)).squaredNorm();
+    for (Eigen::Index i = 0; i < Q.rows(); ++i)
+      distances(i, j) = (Q.row(i) - X.row(j)).squaredNorm();
   }
   const Matrix weights = (distances.array() * (Scalar(-0.5) / (h * h))).exp().matrix();
   return weights;
@@ -51,7 +52,8 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, 1> naive_log_density(
     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& X, Scalar h) {
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   const Scalar d = static_cast<Scalar>(X.cols());
-  const Scalar log_normaliser = -d * std::log(h) - Scalar(0.5) * d * std::log(Scalar(2 * 3.14159265358979323846)) -
+  const Scalar log_normaliser = -d * std::log(h) -
+                                Scalar(0.5) * d * std::log(Scalar(2 * 3.14159265358979323846)) -
                                 std::log(static_cast<Scalar>(X.rows()));
   const Vector sums = naive_gaussian_weights(Q, X, h).rowwise().sum();
   return (sums.array().log() + log_normaliser).matrix();

@@ -94,8 +94,8 @@ class SoftmaxAccumulator {
 
  private:
   Scalar m_max = -std::numeric_limits<Scalar>::infinity();  // running maximum log-weight
-  Scalar m_sum = 0;                                          // sum of exp(l_i - m_max)
-  Vector m_values;                                           // sum of exp(l_i - m_max) y_i
+  Scalar m_sum = 0;                                         // sum of exp(l_i - m_max)
+  Vector m_values;                                          // sum of exp(l_i - m_max) y_i
 };
 
 }  // namespace nadaraya

@@ -86,8 +86,8 @@ class Bandwidth {
     Eigen::VectorXd widths(d);
     if (m_rule == Rule::fixed) {
       if (m_per_dimension && m_values.size() != d) {
-        detail::fail(where, "the bandwidth has ", m_values.size(),
-                     " widths but the data has ", d, " columns");
+        detail::fail(where, "the bandwidth has ", m_values.size(), " widths but the data has ", d,
+                     " columns");
       }
       widths = m_per_dimension ? m_values : Eigen::VectorXd::Constant(d, m_values(0));
     } else {
@@ -153,7 +153,8 @@ class Bandwidth {
     const Eigen::Index n = x.size();
     std::vector<Eigen::Index> order(static_cast<std::size_t>(n));
     std::iota(order.begin(), order.end(), Eigen::Index{0});
-    std::sort(order.begin(), order.end(), [&](Eigen::Index a, Eigen::Index b) { return x(a) < x(b); });
+    std::sort(order.begin(), order.end(),
+              [&](Eigen::Index a, Eigen::Index b) { return x(a) < x(b); });
     auto sorted = [&](Eigen::Index i) { return x(order[static_cast<std::size_t>(i)]); };
     if (n == 1) return x(0);
     if (equal_weights) {
@@ -179,10 +180,10 @@ class Bandwidth {
     return sorted(n - 1);
   }
 
-  Rule m_rule;                      // fixed widths or a rule of thumb
-  WidthUnit m_unit;                 // how the widths (or the rule's output) are to be read
-  Eigen::VectorXd m_values;         // the fixed widths; empty for rules
-  bool m_per_dimension = false;     // m_values holds one width per dimension
+  Rule m_rule;                   // fixed widths or a rule of thumb
+  WidthUnit m_unit;              // how the widths (or the rule's output) are to be read
+  Eigen::VectorXd m_values;      // the fixed widths; empty for rules
+  bool m_per_dimension = false;  // m_values holds one width per dimension
 };
 
 }  // namespace nadaraya

@@ -1,7 +1,7 @@
 #ifndef NADARAYA_KERNEL_HPP
 #define NADARAYA_KERNEL_HPP
 
-#include <cmath>   // std::log, std::exp
+#include <cmath>  // std::log, std::exp
 #include <limits>
 #include <type_traits>
 

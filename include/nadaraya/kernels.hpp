@@ -52,7 +52,8 @@ inline double log_normaliser_polynomial(int d, int p) {
 /// vanish, which is why the engine keeps them as a softmax in log space.
 struct Gaussian {
   static constexpr const char* name = "gaussian";
-  static constexpr double log_profile_slope = -0.5;  // log k = -r2 / 2: applied in the engine's tile
+  static constexpr double log_profile_slope =
+      -0.5;  // log k = -r2 / 2: applied in the engine's tile
   template <class Scalar>
   static Scalar log_profile(Scalar r2) {
     return Scalar(-0.5) * r2;

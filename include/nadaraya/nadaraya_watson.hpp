@@ -89,7 +89,8 @@ class NadarayaWatson {
       }
       const Scalar max = log_weights.maxCoeff();
       if (max > -std::numeric_limits<Scalar>::infinity()) {
-        weights.row(q) = (log_weights.array() - max).unaryExpr([](Scalar l) { return std::exp(l); });
+        weights.row(q) =
+            (log_weights.array() - max).unaryExpr([](Scalar l) { return std::exp(l); });
         weights.row(q) /= weights.row(q).sum();
         continue;
       }
@@ -99,7 +100,8 @@ class NadarayaWatson {
         double total = 0;
         const auto nearest = m_training.nearest_keys(queries.row(q), -1);
         for (Eigen::Index i : nearest) total += sample_weight(i);
-        for (Eigen::Index i : nearest) weights(q, i) = static_cast<Scalar>(sample_weight(i) / total);
+        for (Eigen::Index i : nearest)
+          weights(q, i) = static_cast<Scalar>(sample_weight(i) / total);
       }
     }
     return weights;
@@ -126,8 +128,8 @@ class NadarayaWatson {
   void set_bandwidth(const Bandwidth& bandwidth) {
     m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
-                                      m_bandwidth, "NadarayaWatson::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+                                      "NadarayaWatson::set_bandwidth");
     }
   }
 
@@ -185,8 +187,8 @@ class NadarayaWatson {
     PoolOptions pool_options;
     pool_options.leave_one_out = leave_one_out;
     pool_options.threads = m_options.threads;
-    PoolResult<Scalar> pooled = pool<Kernel>(queries, m_training.keys(), m_outputs,
-                                             m_training.log_weights(), pool_options);
+    PoolResult<Scalar> pooled =
+        pool<Kernel>(queries, m_training.keys(), m_outputs, m_training.log_weights(), pool_options);
     m_training.fill_unreached(queries, pooled.log_sum, m_outputs, m_options.unreached,
                               leave_one_out, pooled.mean);
     return std::move(pooled.mean);

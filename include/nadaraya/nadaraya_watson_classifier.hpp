@@ -126,8 +126,8 @@ class NadarayaWatsonClassifier {
   void set_bandwidth(const Bandwidth& bandwidth) {
     m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
-                                      m_bandwidth, "NadarayaWatsonClassifier::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+                                      "NadarayaWatsonClassifier::set_bandwidth");
     }
   }
 
@@ -184,7 +184,8 @@ class NadarayaWatsonClassifier {
     }
     detail::check_rows(labels, X.rows(), "labels", where, "'X'");
     std::vector<int> distinct;
-    for (Eigen::Index i = 0; i < labels.rows(); ++i) distinct.push_back(static_cast<int>(labels(i)));
+    for (Eigen::Index i = 0; i < labels.rows(); ++i)
+      distinct.push_back(static_cast<int>(labels(i)));
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     if (distinct.size() < 2) {
@@ -193,7 +194,8 @@ class NadarayaWatsonClassifier {
                    "): a classifier needs at least two");
     }
     m_training.template fit<Kernel>(X, weights, m_bandwidth, where);
-    m_classes = Eigen::Map<const Labels>(distinct.data(), static_cast<Eigen::Index>(distinct.size()));
+    m_classes =
+        Eigen::Map<const Labels>(distinct.data(), static_cast<Eigen::Index>(distinct.size()));
     const std::vector<Eigen::Index> codes = encode(labels, where);
     m_one_hot = Matrix::Zero(labels.rows(), m_classes.size());
     Eigen::VectorXd class_weight = Eigen::VectorXd::Zero(m_classes.size());
@@ -229,8 +231,8 @@ class NadarayaWatsonClassifier {
     PoolOptions pool_options;
     pool_options.leave_one_out = leave_one_out;
     pool_options.threads = m_options.threads;
-    PoolResult<Scalar> pooled = pool<Kernel>(queries, m_training.keys(), m_one_hot,
-                                             m_training.log_weights(), pool_options);
+    PoolResult<Scalar> pooled =
+        pool<Kernel>(queries, m_training.keys(), m_one_hot, m_training.log_weights(), pool_options);
     m_training.fill_unreached(queries, pooled.log_sum, m_one_hot, m_options.unreached,
                               leave_one_out, pooled.mean);
     return std::move(pooled.mean);

@@ -56,8 +56,9 @@ class ParzenDensity {
   template <class Derived, class WeightDerived>
   ParzenDensity& fit(const Eigen::MatrixBase<Derived>& X,
                      const Eigen::MatrixBase<WeightDerived>& weights) {
-    m_training.template fit<Kernel>(X, detail::weights_vector(weights, X.rows(), "ParzenDensity::fit"), m_bandwidth,
-                                    "ParzenDensity::fit");
+    m_training.template fit<Kernel>(X,
+                                    detail::weights_vector(weights, X.rows(), "ParzenDensity::fit"),
+                                    m_bandwidth, "ParzenDensity::fit");
     update_normaliser();
     return *this;
   }
@@ -92,13 +93,13 @@ class ParzenDensity {
     pool_options.leave_one_out = true;
     pool_options.threads = m_options.threads;
     const Vector& log_weights = m_training.log_weights();
-    Vector log_sum = pool_log_sum<Kernel>(m_training.keys(), m_training.keys(), log_weights,
-                                          pool_options);
+    Vector log_sum =
+        pool_log_sum<Kernel>(m_training.keys(), m_training.keys(), log_weights, pool_options);
     for (Eigen::Index i = 0; i < log_sum.size(); ++i) {
       // Renormalise: the others hold 1 - w_i of the mass.
       const Scalar rest = -std::expm1(log_weights(i));
-      log_sum(i) = rest > Scalar(0) ? log_sum(i) - std::log(rest)
-                                    : -std::numeric_limits<Scalar>::infinity();
+      log_sum(i) =
+          rest > Scalar(0) ? log_sum(i) - std::log(rest) : -std::numeric_limits<Scalar>::infinity();
     }
     return (log_sum.array() + m_log_normaliser).matrix();
   }
@@ -107,8 +108,8 @@ class ParzenDensity {
   void set_bandwidth(const Bandwidth& bandwidth) {
     m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(),
-                                      m_bandwidth, "ParzenDensity::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+                                      "ParzenDensity::set_bandwidth");
       update_normaliser();
     }
   }
@@ -176,9 +177,9 @@ class ParzenDensity {
 
   void update_normaliser() {
     const Eigen::VectorXd& widths = m_training.widths();
-    m_log_normaliser = static_cast<Scalar>(
-        kernel_traits<Kernel>::log_normaliser(static_cast<int>(widths.size())) -
-        widths.array().log().sum());
+    m_log_normaliser =
+        static_cast<Scalar>(kernel_traits<Kernel>::log_normaliser(static_cast<int>(widths.size())) -
+                            widths.array().log().sum());
   }
 
   Bandwidth m_bandwidth;                   // as given: fixed widths or a rule

@@ -93,9 +93,9 @@ void check_stream_arguments(const Eigen::MatrixBase<QDerived>& queries,
 ///            const Scalar* query_point, const Scalar* key_point) const;
 ///   void finish(Index query, const State&);              // store the query's result
 /// \endcode
-/// `log_weight` is log w_key + log k(r2) (may be -inf: the key does not reach the query); the points
-/// are the d scaled coordinates. `finish` is called once per query, possibly from several threads
-/// at once for different queries.
+/// `log_weight` is log w_key + log k(r2) (may be -inf: the key does not reach the query); the
+/// points are the d scaled coordinates. `finish` is called once per query, possibly from several
+/// threads at once for different queries.
 ///
 /// Queries and keys are already divided by the bandwidth. Keys whose weight is zero and, with
 /// `options.leave_one_out`, key i for query i are skipped. Threading: parallel over queries; each
@@ -133,7 +133,8 @@ void stream(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<
       accumulator.reset(state);
       const Scalar* query = query_columns.data() + q * d;
       for (Eigen::Index i = 0; i < n; ++i) {
-        if ((leave_one_out && i == q) || log_weights(i) == -std::numeric_limits<Scalar>::infinity()) {
+        if ((leave_one_out && i == q) ||
+            log_weights(i) == -std::numeric_limits<Scalar>::infinity()) {
           continue;
         }
         const Scalar* key = key_columns.data() + i * d;
@@ -162,8 +163,8 @@ class PoolingAccumulator {
 
   State start() const { return State(m_value_columns.rows()); }
   void reset(State& state) const { state.reset(); }
-  void add(State& state, Eigen::Index /*query*/, Eigen::Index key, Scalar log_weight,
-           Scalar /*r2*/, const Scalar* /*query_point*/, const Scalar* /*key_point*/) const {
+  void add(State& state, Eigen::Index /*query*/, Eigen::Index key, Scalar log_weight, Scalar /*r2*/,
+           const Scalar* /*query_point*/, const Scalar* /*key_point*/) const {
     state.add(log_weight, m_value_columns.col(key).transpose());
   }
   void finish(Eigen::Index query, const State& state) {
@@ -179,11 +180,10 @@ class PoolingAccumulator {
 /// `pool` as one `stream` over the pairs with a PoolingAccumulator: what `pool` was before the
 /// fast core, kept as the per-pair reference that the core is tested and benchmarked against.
 template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
-PoolResult<typename QDerived::Scalar> pool_per_pair(const Eigen::MatrixBase<QDerived>& queries,
-                                                    const Eigen::MatrixBase<KDerived>& keys,
-                                                    const Eigen::MatrixBase<VDerived>& values,
-                                                    const Eigen::MatrixBase<WDerived>& key_log_weights,
-                                                    const PoolOptions& options = {}) {
+PoolResult<typename QDerived::Scalar> pool_per_pair(
+    const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
+    const Eigen::MatrixBase<VDerived>& values, const Eigen::MatrixBase<WDerived>& key_log_weights,
+    const PoolOptions& options = {}) {
   using Scalar = typename QDerived::Scalar;
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   if (values.cols() > 0) check_rows(values, keys.rows(), "values", "pool", "'keys'");
@@ -220,8 +220,8 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
                                                 const Eigen::MatrixBase<KDerived>& keys,
                                                 const Eigen::MatrixBase<VDerived>& values,
                                                 const Eigen::MatrixBase<WDerived>& key_log_weights,
-                                                const PoolOptions& options,
-                                                const CoreOptions& core, const char* where) {
+                                                const PoolOptions& options, const CoreOptions& core,
+                                                const char* where) {
   check_pool_arguments(queries, keys, values, key_log_weights, options, where);
   const int threads = resolve_threads(options.threads, where);
   PoolResult<typename QDerived::Scalar> result;
@@ -302,8 +302,8 @@ PoolResult<typename QDerived::Scalar> attention(const Eigen::MatrixBase<QDerived
                                                 const Eigen::MatrixBase<VDerived>& values,
                                                 const Eigen::MatrixBase<WDerived>& key_log_weights,
                                                 const PoolOptions& options = {}) {
-  return detail::pool_with<detail::DotProductScore>(queries, keys, values, key_log_weights,
-                                                   options, detail::CoreOptions{}, "attention");
+  return detail::pool_with<detail::DotProductScore>(queries, keys, values, key_log_weights, options,
+                                                    detail::CoreOptions{}, "attention");
 }
 
 /// `pool` without values: the log kernel sums alone (what densities need).

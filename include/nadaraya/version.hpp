@@ -1,8 +1,8 @@
 /// \file version.hpp
 /// The library version: the single source of truth, parsed by CMakeLists.txt.
 ///
-/// NADARAYA_VERSION_STRING is read by the build (keep the literal on one line, digits and dots only);
-/// the numeric parts below must agree with it.
+/// NADARAYA_VERSION_STRING is read by the build (keep the literal on one line, digits and dots
+/// only); the numeric parts below must agree with it.
 #ifndef NADARAYA_VERSION_HPP
 #define NADARAYA_VERSION_HPP
 

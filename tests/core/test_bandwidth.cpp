@@ -33,10 +33,12 @@ double percentile(const Eigen::VectorXd& x, double p) {
 
 TEST_CASE("fixed widths resolve per dimension", "[bandwidth]") {
   const Eigen::MatrixXd X = nadaraya_test::normal_matrix(30, 3, 1);
-  const Eigen::VectorXd scalar = Bandwidth::scalar(0.7).resolve<Gaussian>(X, Eigen::VectorXd(), "t");
+  const Eigen::VectorXd scalar =
+      Bandwidth::scalar(0.7).resolve<Gaussian>(X, Eigen::VectorXd(), "t");
   CHECK(scalar.isApprox(Eigen::VectorXd::Constant(3, 0.7)));
   const Eigen::VectorXd widths = Eigen::Vector3d(0.1, 2.0, 30.0);
-  CHECK(Bandwidth::per_dimension(widths).resolve<Epanechnikov>(X, Eigen::VectorXd(), "t") == widths);
+  CHECK(Bandwidth::per_dimension(widths).resolve<Epanechnikov>(X, Eigen::VectorXd(), "t") ==
+        widths);
   CHECK(Bandwidth::scalar(0.7).is_scalar());
   CHECK_FALSE(Bandwidth::per_dimension(widths).is_scalar());
 }
@@ -66,7 +68,8 @@ TEST_CASE("Scott's rule: sd times n^(-1/(d+4)) per dimension", "[bandwidth]") {
 TEST_CASE("Silverman's rule uses the robust spread min(sd, IQR/1.349)", "[bandwidth]") {
   Eigen::MatrixXd X = nadaraya_test::normal_matrix(150, 2, 4);
   X.col(1) = X.col(1).array().cube();  // heavy tails: the IQR term is the smaller one
-  const Eigen::VectorXd widths = Bandwidth::silverman().resolve<Gaussian>(X, Eigen::VectorXd(), "t");
+  const Eigen::VectorXd widths =
+      Bandwidth::silverman().resolve<Gaussian>(X, Eigen::VectorXd(), "t");
   const double factor = std::pow(4.0 / (4.0 * 150.0), 1.0 / 6);
   for (Eigen::Index j = 0; j < 2; ++j) {
     const double iqr = percentile(X.col(j), 0.75) - percentile(X.col(j), 0.25);
@@ -134,13 +137,15 @@ TEST_CASE("weighted rules use the effective sample size and weighted spread", "[
   const Eigen::VectorXd w = nadaraya_test::uniform_vector(80, 0.2, 3.0, 7);
   const Eigen::VectorXd p = w / w.sum();
   const double mean = p.dot(X.col(0));
-  const double variance = p.dot((X.col(0).array() - mean).square().matrix()) / (1 - p.squaredNorm());
+  const double variance =
+      p.dot((X.col(0).array() - mean).square().matrix()) / (1 - p.squaredNorm());
   const double n_eff = 1 / p.squaredNorm();
   CHECK(Bandwidth::scott().resolve<Gaussian>(X, w, "t")(0) ==
         Approx(std::sqrt(variance) * std::pow(n_eff, -0.2)).epsilon(1e-13));
   // Equal weights give the unweighted rule.
   CHECK(Bandwidth::silverman().resolve<Gaussian>(X, Eigen::VectorXd::Constant(80, 2.5), "t")(0) ==
-        Approx(Bandwidth::silverman().resolve<Gaussian>(X, Eigen::VectorXd(), "t")(0)).epsilon(1e-12));
+        Approx(Bandwidth::silverman().resolve<Gaussian>(X, Eigen::VectorXd(), "t")(0))
+            .epsilon(1e-12));
 }
 
 TEST_CASE("rules are read as standard deviations for every kernel", "[bandwidth]") {
@@ -161,6 +166,7 @@ TEST_CASE("bad widths are refused where they are given", "[bandwidth][errors]") 
                     Catch::Contains("at index 1"));
   CHECK_THROWS_AS(Bandwidth::per_dimension(Eigen::VectorXd()), InvalidArgument);
   const Eigen::MatrixXd X = nadaraya_test::normal_matrix(10, 2, 9);
-  CHECK_THROWS_WITH(Bandwidth::per_dimension(Eigen::Vector3d(1, 1, 2)).resolve<Gaussian>(X, Eigen::VectorXd(), "fit"),
+  CHECK_THROWS_WITH(Bandwidth::per_dimension(Eigen::Vector3d(1, 1, 2))
+                        .resolve<Gaussian>(X, Eigen::VectorXd(), "fit"),
                     Catch::Contains("3 widths") && Catch::Contains("2 columns"));
 }

@@ -1,5 +1,5 @@
-// Kernels: closed-form constants against quadrature, densities that integrate to one in d = 1, 2, 3,
-// and a user-written kernel that plugs into every estimator.
+// Kernels: closed-form constants against quadrature, densities that integrate to one in d = 1, 2,
+// 3, and a user-written kernel that plugs into every estimator.
 
 #include <catch2/catch.hpp>
 
@@ -45,12 +45,15 @@ double integrate_density(const std::function<double(double)>& log_profile, doubl
     if (compact) {
       const double a = std::sqrt(std::max(0.0, 1.0 - r2));
       if (a <= 0) return 0.0;
-      auto f = [&](double t) { return a * std::cos(t) * level(axis + 1, r2 + std::pow(a * std::sin(t), 2)); };
+      auto f = [&](double t) {
+        return a * std::cos(t) * level(axis + 1, r2 + std::pow(a * std::sin(t), 2));
+      };
       return detail::integrate(f, -detail::pi / 2, 0.0, panels) +
              detail::integrate(f, 0.0, detail::pi / 2, panels);
     }
     auto f = [&](double x) { return level(axis + 1, r2 + x * x); };
-    return detail::integrate(f, -half_width, 0.0, panels) + detail::integrate(f, 0.0, half_width, panels);
+    return detail::integrate(f, -half_width, 0.0, panels) +
+           detail::integrate(f, 0.0, half_width, panels);
   };
   return level(0, 0.0);
 }
@@ -104,7 +107,8 @@ TEMPLATE_TEST_CASE("every density integrates to one in d = 1, 2, 3", "[kernel]",
 
 TEST_CASE("known one-dimensional constants and variances", "[kernel]") {
   // The textbook values of the table in kernels.hpp.
-  CHECK(std::exp(kernel_traits<Gaussian>::log_normaliser(1)) == Approx(1 / std::sqrt(2 * detail::pi)));
+  CHECK(std::exp(kernel_traits<Gaussian>::log_normaliser(1)) ==
+        Approx(1 / std::sqrt(2 * detail::pi)));
   CHECK(std::exp(kernel_traits<Epanechnikov>::log_normaliser(1)) == Approx(0.75));
   CHECK(std::exp(kernel_traits<Uniform>::log_normaliser(1)) == Approx(0.5));
   CHECK(std::exp(kernel_traits<Triangular>::log_normaliser(1)) == Approx(1.0));
@@ -138,7 +142,8 @@ TEMPLATE_TEST_CASE("dlog_profile is the derivative of log_profile", "[kernel]", 
                    Epanechnikov, Triangular, Biweight, Triweight, Cosine, Laplacian) {
   for (double r2 : {0.01, 0.2, 0.5, 0.8}) {
     const double step = 1e-6;
-    const double numeric = (TestType::log_profile(r2 + step) - TestType::log_profile(r2 - step)) / (2 * step);
+    const double numeric =
+        (TestType::log_profile(r2 + step) - TestType::log_profile(r2 - step)) / (2 * step);
     INFO(kernel_traits<TestType>::name() << " at r2 = " << r2);
     CHECK(TestType::dlog_profile(r2) == Approx(numeric).epsilon(1e-7));
   }
@@ -156,7 +161,8 @@ TEST_CASE("a user kernel of one small struct: constants by quadrature", "[kernel
     CHECK(integral_of_density<Tricube>(d) == Approx(1.0).epsilon(1e-6));
   }
   // Unbounded user kernel, d = 1: integral of 1/(1 + u^2)^2 is pi/2.
-  CHECK(std::exp(kernel_traits<InverseQuadratic>::log_normaliser(1)) == Approx(2 / detail::pi).epsilon(1e-9));
+  CHECK(std::exp(kernel_traits<InverseQuadratic>::log_normaliser(1)) ==
+        Approx(2 / detail::pi).epsilon(1e-9));
 }
 
 TEST_CASE("a user kernel works in every estimator", "[kernel][user]") {
@@ -181,7 +187,8 @@ TEST_CASE("a user kernel works in every estimator", "[kernel][user]") {
       CHECK(std::isnan(prediction(q, 0)));
     } else {
       CHECK(log_density(q) == Approx(static_cast<double>(expected_density(q))).epsilon(1e-12));
-      CHECK(prediction(q, 0) == Approx(static_cast<double>(expected_prediction(q, 0))).epsilon(1e-12));
+      CHECK(prediction(q, 0) ==
+            Approx(static_cast<double>(expected_prediction(q, 0))).epsilon(1e-12));
     }
   }
 }

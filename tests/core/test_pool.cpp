@@ -33,7 +33,8 @@ TEMPLATE_TEST_CASE("pool matches the plain reference", "[pool]", float, double) 
 
     const PoolResult<Scalar> pooled = pool<Gaussian>(queries, keys, values, log_weights);
     const auto expected = nadaraya_test::reference_nadaraya_watson<Gaussian>(
-        queries.template cast<double>(), keys.template cast<double>(), values.template cast<double>(), unit, weights);
+        queries.template cast<double>(), keys.template cast<double>(),
+        values.template cast<double>(), unit, weights);
     for (Eigen::Index q = 0; q < queries.rows(); ++q) {
       // log sum: compare through the Parzen reference (log of the weighted kernel sum).
       long double log_sum = -INFINITY, max = -INFINITY;
@@ -52,13 +53,15 @@ TEMPLATE_TEST_CASE("pool matches the plain reference", "[pool]", float, double) 
   }
 }
 
-TEMPLATE_TEST_CASE("pool excludes each query's own key for leave-one-out", "[pool]", float, double) {
+TEMPLATE_TEST_CASE("pool excludes each query's own key for leave-one-out", "[pool]", float,
+                   double) {
   using Scalar = TestType;
   const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(40, 2, 60);
   const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(40, 1, 61);
   PoolOptions options;
   options.leave_one_out = true;
-  const PoolResult<Scalar> pooled = pool<Epanechnikov>(keys, keys, values, VectorOf<Scalar>(), options);
+  const PoolResult<Scalar> pooled =
+      pool<Epanechnikov>(keys, keys, values, VectorOf<Scalar>(), options);
   const auto expected = nadaraya_test::reference_nadaraya_watson<Epanechnikov>(
       keys.template cast<double>(), keys.template cast<double>(), values.template cast<double>(),
       Eigen::VectorXd::Ones(2), Eigen::VectorXd(), true);
@@ -89,7 +92,8 @@ TEST_CASE("pool keeps tiny-bandwidth weights exact as a softmax", "[pool]") {
   CHECK(pooled.log_sum(0) == Approx(-0.5 * 1e14));
 }
 
-TEMPLATE_TEST_CASE("merging partial states equals streaming every key", "[accumulator]", float, double) {
+TEMPLATE_TEST_CASE("merging partial states equals streaming every key", "[accumulator]", float,
+                   double) {
   using Scalar = TestType;
   const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(50, 2, 70);
   const Eigen::VectorXd log_weights = nadaraya_test::uniform_vector(50, -30.0, 5.0, 71);
@@ -120,7 +124,8 @@ TEMPLATE_TEST_CASE("merging partial states equals streaming every key", "[accumu
 
 TEST_CASE("accumulator skips zero weights and survives huge log-weight gaps", "[accumulator]") {
   SoftmaxAccumulator<double> state(1);
-  const Eigen::RowVectorXd one = Eigen::RowVectorXd::Constant(1, 1.0), two = Eigen::RowVectorXd::Constant(1, 2.0);
+  const Eigen::RowVectorXd one = Eigen::RowVectorXd::Constant(1, 1.0),
+                           two = Eigen::RowVectorXd::Constant(1, 2.0);
   state.add(-std::numeric_limits<double>::infinity(), one);
   CHECK(state.empty());
   state.add(-1e300, one);

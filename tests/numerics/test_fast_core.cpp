@@ -82,8 +82,10 @@ Expected expected_pool(const MatrixOf<Scalar>& queries, const MatrixOf<Scalar>& 
     for (Index c = 0; c < k; ++c) weighted[static_cast<std::size_t>(c)] += a * values(i, c);
   }
   expected.log_sum = max + std::log(sum);
-  for (Index c = 0; c < k; ++c) expected.mean[static_cast<std::size_t>(c)] = weighted[static_cast<std::size_t>(c)] / sum;
-  expected.log_weight_scale = std::max(1.0, static_cast<double>(std::abs(max))) - std::log(epsilon<Scalar>());
+  for (Index c = 0; c < k; ++c)
+    expected.mean[static_cast<std::size_t>(c)] = weighted[static_cast<std::size_t>(c)] / sum;
+  expected.log_weight_scale =
+      std::max(1.0, static_cast<double>(std::abs(max))) - std::log(epsilon<Scalar>());
   return expected;
 }
 
@@ -103,24 +105,28 @@ void check_against_reference(const PoolResult<Scalar>& result, const MatrixOf<Sc
   REQUIRE(result.log_sum.size() == queries.rows());
   REQUIRE(result.mean.rows() == queries.rows());
   REQUIRE(result.mean.cols() == values.cols());
-  const double value_scale = values.size() == 0 ? 1.0 : std::max(1.0, static_cast<double>(values.cwiseAbs().maxCoeff()));
+  const double value_scale =
+      values.size() == 0 ? 1.0 : std::max(1.0, static_cast<double>(values.cwiseAbs().maxCoeff()));
   for (Index q = 0; q < queries.rows(); ++q) {
     const Expected expected =
         expected_pool<Kernel>(queries, keys, values, log_weights, q, leave_one_out, score);
-    INFO("query " << q << " of " << queries.rows() << ", n = " << keys.rows() << ", d = " << keys.cols());
+    INFO("query " << q << " of " << queries.rows() << ", n = " << keys.rows()
+                  << ", d = " << keys.cols());
     if (std::isinf(static_cast<double>(expected.log_sum))) {
       CHECK(result.log_sum(q) == -std::numeric_limits<Scalar>::infinity());
       for (Index c = 0; c < values.cols(); ++c) CHECK(std::isnan(result.mean(q, c)));
       continue;
     }
-    const double tolerance = core_tolerance<Scalar>(keys.rows(), keys.cols(), expected.log_weight_scale);
+    const double tolerance =
+        core_tolerance<Scalar>(keys.rows(), keys.cols(), expected.log_weight_scale);
     INFO("log sum " << result.log_sum(q) << " expected " << static_cast<double>(expected.log_sum)
                     << ", tolerance " << tolerance);
     CHECK(std::abs(static_cast<double>(result.log_sum(q) - expected.log_sum)) <= tolerance);
     for (Index c = 0; c < values.cols(); ++c) {
       INFO("column " << c << ": " << result.mean(q, c) << " expected "
                      << static_cast<double>(expected.mean[static_cast<std::size_t>(c)]));
-      CHECK(std::abs(static_cast<double>(result.mean(q, c) - expected.mean[static_cast<std::size_t>(c)])) <=
+      CHECK(std::abs(static_cast<double>(result.mean(q, c) -
+                                         expected.mean[static_cast<std::size_t>(c)])) <=
             tolerance * value_scale);
     }
   }
@@ -150,7 +156,8 @@ double ulps(Scalar actual, long double exact) {
 // The exponential
 // ---------------------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", "[exp]", float, double) {
+TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", "[exp]", float,
+                   double) {
   using Scalar = TestType;
   const double ceiling = sizeof(Scalar) == 4 ? 86.5 : 708.0;
   // y from 0 to past the ceiling (where results are flushed to 0), densely, the neighbourhood of
@@ -175,7 +182,8 @@ TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", 
     const long double exact = std::exp(-static_cast<long double>(ys[i]));
     REQUIRE(computed[i] >= std::numeric_limits<Scalar>::min());
     worst_ulps = std::max(worst_ulps, ulps(computed[i], exact));
-    worst_relative = std::max(worst_relative, static_cast<double>(std::abs(computed[i] / exact - 1)));
+    worst_relative =
+        std::max(worst_relative, static_cast<double>(std::abs(computed[i] / exact - 1)));
   }
   INFO("worst: " << worst_ulps << " ulp, relative " << worst_relative);
   // Measured: 1.17 ulp (relative 9.9e-8) in float, 1.14 ulp (relative 1.8e-16) in double.
@@ -183,7 +191,8 @@ TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", 
   CHECK(worst_relative <= (sizeof(Scalar) == 4 ? 1.5e-7 : 1e-14));
 }
 
-TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its ceiling", "[exp]", float, double) {
+TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its ceiling", "[exp]", float,
+                   double) {
   using Scalar = TestType;
   const Scalar infinity = std::numeric_limits<Scalar>::infinity();
   CHECK(detail::exp_neg(Scalar(0)) == Scalar(1));
@@ -210,22 +219,26 @@ TEMPLATE_TEST_CASE("pool matches the long-double reference at tiny and odd sizes
   for (Index d : {1, 2, 8, 33}) {
     for (Index n = 1; n <= 17; n += (n < 5 ? 1 : 4)) {
       for (Index m = 1; m <= 17; m += (m < 5 ? 1 : 6)) {
-        const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 100 + unsigned(n + d));
-        const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 200 + unsigned(m + d));
-        const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 2, 300 + unsigned(n));
+        const MatrixOf<Scalar> keys =
+            nadaraya_test::normal_matrix<Scalar>(n, d, 100 + unsigned(n + d));
+        const MatrixOf<Scalar> queries =
+            nadaraya_test::normal_matrix<Scalar>(m, d, 200 + unsigned(m + d));
+        const MatrixOf<Scalar> values =
+            nadaraya_test::normal_matrix<Scalar>(n, 2, 300 + unsigned(n));
         const VectorOf<Scalar> none;
-        check_against_reference<Gaussian>(pool<Gaussian>(queries, keys, values, none), queries, keys,
-                                          values, none, false);
+        check_against_reference<Gaussian>(pool<Gaussian>(queries, keys, values, none), queries,
+                                          keys, values, none, false);
         const MatrixOf<Scalar> wide_queries = queries * Scalar(0.2), wide_keys = keys * Scalar(0.2);
-        check_against_reference<Epanechnikov>(pool<Epanechnikov>(wide_queries, wide_keys, values, none),
-                                              wide_queries, wide_keys, values, none, false);
+        check_against_reference<Epanechnikov>(
+            pool<Epanechnikov>(wide_queries, wide_keys, values, none), wide_queries, wide_keys,
+            values, none, false);
       }
     }
   }
 }
 
-TEMPLATE_TEST_CASE("pool matches the reference with sample weights and leave-one-out", "[fast_core]",
-                   float, double) {
+TEMPLATE_TEST_CASE("pool matches the reference with sample weights and leave-one-out",
+                   "[fast_core]", float, double) {
   using Scalar = TestType;
   // n = 600: the own key of a query lies in each of the three key blocks of 256.
   for (Index d : {1, 2, 8, 33}) {
@@ -237,10 +250,12 @@ TEMPLATE_TEST_CASE("pool matches the reference with sample weights and leave-one
     PoolOptions leave_one_out;
     leave_one_out.leave_one_out = true;
     INFO("d = " << d);
-    check_against_reference<Gaussian>(pool<Gaussian>(keys, keys, values, log_weights, leave_one_out),
-                                      keys, keys, values, log_weights, true);
-    check_against_reference<Laplacian>(pool<Laplacian>(keys, keys, values, log_weights, leave_one_out),
-                                       keys, keys, values, log_weights, true);
+    check_against_reference<Gaussian>(
+        pool<Gaussian>(keys, keys, values, log_weights, leave_one_out), keys, keys, values,
+        log_weights, true);
+    check_against_reference<Laplacian>(
+        pool<Laplacian>(keys, keys, values, log_weights, leave_one_out), keys, keys, values,
+        log_weights, true);
     const MatrixOf<Scalar> close_keys = keys * Scalar(0.5);
     check_against_reference<Biweight>(
         pool<Biweight>(close_keys, close_keys, values, log_weights, leave_one_out), close_keys,
@@ -273,7 +288,8 @@ TEMPLATE_TEST_CASE("compact kernels take the log-space path when weights span a 
   check_against_reference<Triweight>(forced, queries, keys, values, none, false);
 }
 
-TEMPLATE_TEST_CASE("unreached queries get a -inf log sum and NaN means", "[fast_core]", float, double) {
+TEMPLATE_TEST_CASE("unreached queries get a -inf log sum and NaN means", "[fast_core]", float,
+                   double) {
   using Scalar = TestType;
   // Queries far outside a compact kernel's reach, interleaved with reached ones in the same
   // register tiles, on both the linear-weight and the log-space path, and with only zero-weight
@@ -293,14 +309,16 @@ TEMPLATE_TEST_CASE("unreached queries get a -inf log sum and NaN means", "[fast_
     CHECK(result.log_sum(0) == -std::numeric_limits<Scalar>::infinity());
     CHECK(std::isnan(result.mean(0, 1)));
   }
-  VectorOf<Scalar> only_far = VectorOf<Scalar>::Constant(n, -std::numeric_limits<Scalar>::infinity());
+  VectorOf<Scalar> only_far =
+      VectorOf<Scalar>::Constant(n, -std::numeric_limits<Scalar>::infinity());
   only_far(0) = 0;  // one key of positive weight; queries far from it are unreached
   const MatrixOf<Scalar> near_queries = keys.topRows(5).array() + Scalar(0.01);
   check_against_reference<Epanechnikov>(pool<Epanechnikov>(near_queries, keys, values, only_far),
                                         near_queries, keys, values, only_far, false);
 }
 
-TEMPLATE_TEST_CASE("tiny bandwidths: scaled distances of 1e16 stay exact", "[fast_core]", float, double) {
+TEMPLATE_TEST_CASE("tiny bandwidths: scaled distances of 1e16 stay exact", "[fast_core]", float,
+                   double) {
   using Scalar = TestType;
   // Keys 1e16 apart in scaled units (h = 1e-16 on unit spacing): log-weights near -1e31, yet
   // the softmax of the log-weights is exact, and so is the log-sum relative to its size.
@@ -321,7 +339,8 @@ TEMPLATE_TEST_CASE("tiny bandwidths: scaled distances of 1e16 stay exact", "[fas
   CHECK(std::isfinite(result.log_sum(0)));
 }
 
-TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float, double) {
+TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float,
+                   double) {
   using Scalar = TestType;
   const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(5, 3, 700);
   const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(5, 1, 701);
@@ -331,10 +350,11 @@ TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[
   CHECK(empty.mean.rows() == 0);
   const MatrixOf<Scalar> one = keys.topRows(1);
   const PoolResult<Scalar> single = pool<Gaussian>(keys, one, values.topRows(1), none);
-  check_against_reference<Gaussian>(single, keys, one, MatrixOf<Scalar>(values.topRows(1)), none, false);
+  check_against_reference<Gaussian>(single, keys, one, MatrixOf<Scalar>(values.topRows(1)), none,
+                                    false);
   const MatrixOf<Scalar> no_values(5, 0);
-  check_against_reference<Gaussian>(pool<Gaussian>(keys, keys, no_values, none), keys, keys, no_values,
-                                    none, false);
+  check_against_reference<Gaussian>(pool<Gaussian>(keys, keys, no_values, none), keys, keys,
+                                    no_values, none, false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,8 +396,8 @@ TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and wi
   }
 }
 
-TEMPLATE_TEST_CASE("merging the key shards of one query equals pooling all its keys", "[fast_core][threads]",
-                   float, double) {
+TEMPLATE_TEST_CASE("merging the key shards of one query equals pooling all its keys",
+                   "[fast_core][threads]", float, double) {
   using Scalar = TestType;
   // The same query against all keys at once (sharded inside the core) and against two halves,
   // merged here with the same exact merge.
@@ -388,12 +408,14 @@ TEMPLATE_TEST_CASE("merging the key shards of one query equals pooling all its k
   const VectorOf<Scalar> none;
   const PoolResult<Scalar> all = pool<Gaussian>(query, keys, values, none);
   const Index half = n / 2;
-  const PoolResult<Scalar> first = pool<Gaussian>(query, keys.topRows(half), values.topRows(half), none);
+  const PoolResult<Scalar> first =
+      pool<Gaussian>(query, keys.topRows(half), values.topRows(half), none);
   const PoolResult<Scalar> second =
       pool<Gaussian>(query, keys.bottomRows(n - half), values.bottomRows(n - half), none);
   // A state from (log-sum, mean): max = log-sum, scaled sum 1, scaled values = mean.
   SoftmaxAccumulator<Scalar> merged(first.log_sum(0), Scalar(1), first.mean.row(0).transpose());
-  merged.merge(SoftmaxAccumulator<Scalar>(second.log_sum(0), Scalar(1), second.mean.row(0).transpose()));
+  merged.merge(
+      SoftmaxAccumulator<Scalar>(second.log_sum(0), Scalar(1), second.mean.row(0).transpose()));
   const double tolerance = core_tolerance<Scalar>(n, d, 1.0 - std::log(epsilon<Scalar>()));
   CHECK(std::abs(static_cast<double>(merged.log_sum() - all.log_sum(0))) <= tolerance);
   CHECK(std::abs(static_cast<double>(merged.mean()(0) - all.mean(0, 0))) <= tolerance * 4);
@@ -404,7 +426,8 @@ TEMPLATE_TEST_CASE("merging the key shards of one query equals pooling all its k
 // Scaled dot-product attention
 // ---------------------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("attention matches the long-double softmax of q.x", "[fast_core][attention]", float, double) {
+TEMPLATE_TEST_CASE("attention matches the long-double softmax of q.x", "[fast_core][attention]",
+                   float, double) {
   using Scalar = TestType;
   for (Index d : {1, 8, 33, 70}) {
     const Scalar scale = static_cast<Scalar>(std::pow(static_cast<double>(d), -0.25));
@@ -414,19 +437,20 @@ TEMPLATE_TEST_CASE("attention matches the long-double softmax of q.x", "[fast_co
     PoolOptions leave_one_out;
     leave_one_out.leave_one_out = true;
     INFO("d = " << d);
-    check_against_reference<Gaussian>(attention(keys, keys, values, log_weights, leave_one_out), keys,
-                                      keys, values, log_weights, true, Score::dot_product);
+    check_against_reference<Gaussian>(attention(keys, keys, values, log_weights, leave_one_out),
+                                      keys, keys, values, log_weights, true, Score::dot_product);
     // The same scores from Eigen's GEMM (what attention uses for large d).
     detail::CoreOptions gemm;
     gemm.form = detail::ScoreForm::product;
     check_against_reference<Gaussian>(
-        detail::pool_with<detail::DotProductScore>(keys, keys, values, log_weights, leave_one_out, gemm, "test"),
+        detail::pool_with<detail::DotProductScore>(keys, keys, values, log_weights, leave_one_out,
+                                                   gemm, "test"),
         keys, keys, values, log_weights, true, Score::dot_product);
   }
 }
 
-TEMPLATE_TEST_CASE("on unit-norm rows, attention is Gaussian Nadaraya-Watson", "[fast_core][attention]",
-                   float, double) {
+TEMPLATE_TEST_CASE("on unit-norm rows, attention is Gaussian Nadaraya-Watson",
+                   "[fast_core][attention]", float, double) {
   using Scalar = TestType;
   // ||q - x||^2 = 2 - 2 q.x on the unit sphere: softmax(q.x / h^2) are the Gaussian weights of
   // width h, and the log-sums differ by exactly 1 / h^2.
@@ -441,10 +465,10 @@ TEMPLATE_TEST_CASE("on unit-norm rows, attention is Gaussian Nadaraya-Watson", "
   nadaraya_watson.fit(keys, Y);
   const MatrixOf<Scalar> predicted = nadaraya_watson.predict(queries);
   const Scalar inverse = static_cast<Scalar>(1 / h);
-  const PoolResult<Scalar> attended =
-      attention(MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
-  const PoolResult<Scalar> gaussian =
-      pool<Gaussian>(MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
+  const PoolResult<Scalar> attended = attention(
+      MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
+  const PoolResult<Scalar> gaussian = pool<Gaussian>(
+      MatrixOf<Scalar>(queries * inverse), MatrixOf<Scalar>(keys * inverse), Y, VectorOf<Scalar>());
   const double tolerance = core_tolerance<Scalar>(n, d, 1 / (h * h) - std::log(epsilon<Scalar>()));
   for (Index q = 0; q < m; ++q) {
     INFO("query " << q);
@@ -466,7 +490,8 @@ TEST_CASE("the guarded product form is exact far from the origin; the unguarded 
   const Index n = 300, m = 40, d = 8;
   const double shift = 1e6;
   const Eigen::MatrixXd keys = (nadaraya_test::normal_matrix(n, d, 1200).array() + shift).matrix();
-  const Eigen::MatrixXd queries = (nadaraya_test::normal_matrix(m, d, 1201).array() + shift).matrix();
+  const Eigen::MatrixXd queries =
+      (nadaraya_test::normal_matrix(m, d, 1201).array() + shift).matrix();
   const Eigen::MatrixXd values = nadaraya_test::normal_matrix(n, 1, 1202);
   const Eigen::VectorXd none;
   detail::CoreOptions guarded, unguarded;
@@ -479,7 +504,8 @@ TEST_CASE("the guarded product form is exact far from the origin; the unguarded 
   double worst_centred = 0, worst_raw = 0;
   for (Index q = 0; q < m; ++q) {
     const Expected expected = expected_pool<Gaussian>(queries, keys, values, none, q, false);
-    const double mean = static_cast<double>(expected.mean[0]), log_sum = static_cast<double>(expected.log_sum);
+    const double mean = static_cast<double>(expected.mean[0]),
+                 log_sum = static_cast<double>(expected.log_sum);
     worst_centred = std::max({worst_centred, std::abs(centred.mean(q, 0) - mean) / std::abs(mean),
                               std::abs(centred.log_sum(q) - log_sum) / std::abs(log_sum)});
     worst_raw = std::max({worst_raw, std::abs(raw.mean(q, 0) - mean) / std::abs(mean),

@@ -1,5 +1,6 @@
-// A user's first program against nadaraya, built by the packaging tests (tests/package*/CMakeLists.txt)
-// after find_package(nadaraya), add_subdirectory(nadaraya) or FetchContent. Exit code 0 means success.
+// A user's first program against nadaraya, built by the packaging tests
+// (tests/package*/CMakeLists.txt) after find_package(nadaraya), add_subdirectory(nadaraya) or
+// FetchContent. Exit code 0 means success.
 #include <nadaraya/version.hpp>
 
 // ---- umbrella header: once include/nadaraya/nadaraya.hpp exists this include is active, and the

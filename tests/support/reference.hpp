@@ -40,13 +40,15 @@ std::vector<long double> reference_log_weights(const Q& q, const X& keys, const 
 /// Nadaraya–Watson prediction at every row of Q; `exclude_self` skips key q for query q.
 /// NaN rows where every weight is zero.
 template <class Kernel, class QM, class XM, class YM>
-LongMatrix reference_nadaraya_watson(const QM& Q, const XM& X, const YM& Y, const Eigen::VectorXd& h,
+LongMatrix reference_nadaraya_watson(const QM& Q, const XM& X, const YM& Y,
+                                     const Eigen::VectorXd& h,
                                      const Eigen::VectorXd& weights = Eigen::VectorXd(),
                                      bool exclude_self = false) {
   LongMatrix out(Q.rows(), Y.cols());
   for (Eigen::Index q = 0; q < Q.rows(); ++q) {
     std::vector<long double> lw = reference_log_weights<Kernel>(Q.row(q), X, h, weights);
-    if (exclude_self) lw[static_cast<std::size_t>(q)] = -std::numeric_limits<long double>::infinity();
+    if (exclude_self)
+      lw[static_cast<std::size_t>(q)] = -std::numeric_limits<long double>::infinity();
     long double max = -std::numeric_limits<long double>::infinity();
     for (long double l : lw) max = std::max(max, l);
     long double total = 0;
@@ -71,7 +73,8 @@ LongVector reference_log_density(const QM& Q, const XM& X, const Eigen::VectorXd
   const int d = static_cast<int>(X.cols());
   long double log_norm = nadaraya::kernel_traits<Kernel>::log_normaliser(d);
   for (Eigen::Index j = 0; j < h.size(); ++j) log_norm -= std::log(static_cast<long double>(h(j)));
-  const long double total = weights.size() == 0 ? static_cast<long double>(X.rows()) : weights.sum();
+  const long double total =
+      weights.size() == 0 ? static_cast<long double>(X.rows()) : weights.sum();
   LongVector out(Q.rows());
   for (Eigen::Index q = 0; q < Q.rows(); ++q) {
     std::vector<long double> lw = reference_log_weights<Kernel>(Q.row(q), X, h, weights);

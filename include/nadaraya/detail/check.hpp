@@ -75,8 +75,7 @@ void check_weights(const Eigen::MatrixBase<Derived>& w, Eigen::Index rows, const
   for (Eigen::Index i = 0; i < w.rows(); ++i) {
     const double value = static_cast<double>(w(i, 0));
     if (!std::isfinite(value) || value < 0) {
-      fail(where, "argument 'weights' must be finite and non-negative, got ", value, " at row ",
-           i);
+      fail(where, "argument 'weights' must be finite and non-negative, got ", value, " at row ", i);
     }
     total += value;
   }

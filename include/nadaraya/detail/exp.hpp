@@ -52,19 +52,23 @@ struct ExpConstants<double> {
   static constexpr double log2e = 1.44269504088896340736;      // 1 / ln 2
   static constexpr double shifter = 6755399441055744.0;        // 1.5 * 2^52: rounds to an integer
   static constexpr Bits shifter_bits = 0x4338000000000000ULL;  // bit pattern of `shifter`
-  static constexpr double ln2_hi = 0.693145751953125;          // 32 significant bits: n ln2_hi exact
+  static constexpr double ln2_hi = 0.693145751953125;  // 32 significant bits: n ln2_hi exact
   static constexpr double ln2_lo = 1.42860682030941723212e-6;  // ln 2 - ln2_hi
   static constexpr Bits exponent_bias = 1023;
   static constexpr int mantissa_bits = 52;
   /// 2 q(r), highest degree first: exp(r) ~= 1 + r q(r), so 2 exp(r) ~= 2 + r (2 q(r)).
   static constexpr int degree = 11;
-  static constexpr double twice_q[degree] = {
-      2 * 2.510520637395701111603821e-8, 2 * 2.762635724144722285515356e-7,
-      2 * 2.755725542574643428181815e-6, 2 * 2.480150434699768725539351e-5,
-      2 * 1.984126987480049198075797e-4, 2 * 1.388888893248859818134173e-3,
-      2 * 8.333333333326140883978706e-3, 2 * 4.166666666657314261060233e-2,
-      2 * 1.666666666666667098633262e-1, 2 * 5.000000000000005616924593e-1,
-      2 * 1.0};
+  static constexpr double twice_q[degree] = {2 * 2.510520637395701111603821e-8,
+                                             2 * 2.762635724144722285515356e-7,
+                                             2 * 2.755725542574643428181815e-6,
+                                             2 * 2.480150434699768725539351e-5,
+                                             2 * 1.984126987480049198075797e-4,
+                                             2 * 1.388888893248859818134173e-3,
+                                             2 * 8.333333333326140883978706e-3,
+                                             2 * 4.166666666657314261060233e-2,
+                                             2 * 1.666666666666667098633262e-1,
+                                             2 * 5.000000000000005616924593e-1,
+                                             2 * 1.0};
 };
 
 template <>

@@ -3,7 +3,7 @@
 // IWYU pragma: private, include <nadaraya/nadaraya.hpp>
 
 #include <array>
-#include <cmath>   // std::lgamma, std::log, std::exp
+#include <cmath>  // std::lgamma, std::log, std::exp
 #include <limits>
 
 namespace nadaraya {

@@ -22,7 +22,8 @@ namespace detail {
 
 /// How the engine forms the squared distances r2 of a distance score.
 enum class ScoreForm {
-  automatic,  ///< direct below ProductForm::min_dimension, the product form above where the guard allows
+  automatic,  ///< direct below ProductForm::min_dimension, the product form above where the guard
+              ///< allows
   direct,     ///< sum_j (q_j - x_j)^2 in registers: a few ulps of r2, always
   product,    ///< ||q||^2 + ||x||^2 - 2 q.x on centred data via GEMM, where the guard allows
 };
@@ -92,7 +93,8 @@ struct TileShape {
   static constexpr Index packets_per_row = 2;
   /// Keys per register row; keys are padded to a multiple of `key_granule`.
   static constexpr Index row_keys = packet_size * packets_per_row;
-  static constexpr Index key_granule = row_keys > lane_count<Scalar>() ? row_keys : lane_count<Scalar>();
+  static constexpr Index key_granule = row_keys > lane_count<Scalar>() ? row_keys
+                                                                       : lane_count<Scalar>();
 };
 
 /// Copies keys (n x d) into panels for tile_scores: for each run of
@@ -144,7 +146,8 @@ inline void tile_scores(const Scalar* queries, Index d, const Scalar* panels, In
   using Eigen::internal::pmadd;
   using Eigen::internal::pset1;
   Packet largest[Queries];
-  for (Index t = 0; t < Queries; ++t) largest[t] = pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+  for (Index t = 0; t < Queries; ++t)
+    largest[t] = pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
   for (Index start = 0; start < length; start += R) {
     Packet accumulator[Queries][V];
     for (Index t = 0; t < Queries; ++t) {
@@ -214,11 +217,12 @@ inline void gemm_scores(const Scalar* queries, Index rows, Index d, const Scalar
   using KeyBlock = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   using ScoreTile = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor,
                                   gemm_max_queries, Eigen::Dynamic>;
-  static_assert(Eigen::Map<ScoreTile, 0, Eigen::OuterStride<>>::MaxRowsAtCompileTime <= 32,
-                "the GEMM destination must have at most 32 rows at compile time (no nested threads)");
+  static_assert(
+      Eigen::Map<ScoreTile, 0, Eigen::OuterStride<>>::MaxRowsAtCompileTime <= 32,
+      "the GEMM destination must have at most 32 rows at compile time (no nested threads)");
   const Eigen::Map<const QueryTile> query_tile(queries, rows, d);
-  const Eigen::Map<const KeyBlock, 0, Eigen::OuterStride<>> key_block(keys, length, d,
-                                                                       Eigen::OuterStride<>(key_stride));
+  const Eigen::Map<const KeyBlock, 0, Eigen::OuterStride<>> key_block(
+      keys, length, d, Eigen::OuterStride<>(key_stride));
   Eigen::Map<ScoreTile, 0, Eigen::OuterStride<>> scores(out, rows, length,
                                                         Eigen::OuterStride<>(out_stride));
   scores.noalias() = query_tile * key_block.transpose();

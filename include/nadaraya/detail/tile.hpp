@@ -43,23 +43,24 @@ namespace detail {
 
 /// Sizes of the fast core (compile-time constants).
 struct CoreShape {
-  static constexpr Index block_keys = 256;      ///< keys per block at most (a power of two)
-  static constexpr Index min_block_keys = 32;   ///< keys per block at least
+  static constexpr Index block_keys = 256;     ///< keys per block at most (a power of two)
+  static constexpr Index min_block_keys = 32;  ///< keys per block at least
   /// Blocks are halved until their packed keys take at most this much (64 KiB: with the scores
   /// and the values they stay in the 512 KiB L2 while the 8 tiles of an item read them; at
   /// d = 256 a block of 256 keys took all of L2 and ran 4x slower per dimension than d = 128).
   static constexpr Index max_panel_bytes = 64 * 1024;
-  static constexpr Index tile_queries = 4;      ///< queries per register tile
+  static constexpr Index tile_queries = 4;                  ///< queries per register tile
   static constexpr Index group_queries = gemm_max_queries;  ///< queries per item (32)
-  static constexpr Index shard_min_blocks = 16; ///< a key shard holds at least 16 blocks (4096 keys)
-  static constexpr Index target_items = 64;     ///< shards are added until there are this many items
+  static constexpr Index shard_min_blocks =
+      16;                                    ///< a key shard holds at least 16 blocks (4096 keys)
+  static constexpr Index target_items = 64;  ///< shards are added until there are this many items
   static constexpr double parallel_min_pairs = 32768;  ///< below this, a single thread
 };
 
 /// Knobs of the core that tests and benchmarks set; `pool` uses the defaults.
 struct CoreOptions {
   ScoreForm form = ScoreForm::automatic;  ///< direct or product form for distance scores
-  bool guard_product_form = true;  ///< centre the data and check the error bound (false: neither)
+  bool guard_product_form = true;    ///< centre the data and check the error bound (false: neither)
   bool allow_linear_weights = true;  ///< compact kernels with a profile skip the exponential
 };
 
@@ -78,7 +79,8 @@ class CoreData {
 
   template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
   CoreData(Score, const Eigen::MatrixBase<QDerived>& query_points,
-           const Eigen::MatrixBase<KDerived>& key_points, const Eigen::MatrixBase<VDerived>& value_rows,
+           const Eigen::MatrixBase<KDerived>& key_points,
+           const Eigen::MatrixBase<VDerived>& value_rows,
            const Eigen::MatrixBase<WDerived>& log_weights, bool exclude_own_key,
            const CoreOptions& options);
 
@@ -103,29 +105,29 @@ class CoreData {
     return key0 >= last_block ? m_tail_values.col(c).data() : m_values.col(c).data() + key0;
   }
 
-  Index m = 0;             // queries
-  Index n = 0;             // keys
-  Index d = 0;             // dimensions
-  Index k = 0;             // value columns
-  Index n_padded = 0;      // keys rounded up to a multiple of TileShape::key_granule
-  Index block_keys = 0;    // keys per block: CoreShape::block_keys, less for large d
-  Index last_block = 0;    // first key of the last block, the only one with padding
-  RowMatrix queries;       // m x d, row-major: one query's coordinates are contiguous (broadcasts)
-  Matrix keys;             // GEMM only: n_padded x d, centred, column-major
-  Vector query_norms;      // product form: squared norms of the centred queries
-  Vector key_norms;        // product form: squared norms of the centred keys (0 in the padding)
+  Index m = 0;           // queries
+  Index n = 0;           // keys
+  Index d = 0;           // dimensions
+  Index k = 0;           // value columns
+  Index n_padded = 0;    // keys rounded up to a multiple of TileShape::key_granule
+  Index block_keys = 0;  // keys per block: CoreShape::block_keys, less for large d
+  Index last_block = 0;  // first key of the last block, the only one with padding
+  RowMatrix queries;     // m x d, row-major: one query's coordinates are contiguous (broadcasts)
+  Matrix keys;           // GEMM only: n_padded x d, centred, column-major
+  Vector query_norms;    // product form: squared norms of the centred queries
+  Vector key_norms;      // product form: squared norms of the centred keys (0 in the padding)
   Scalar weight_offset = 0;  // linear weights: log max w, so that the log-sum is offset + log(sum)
-  bool use_gemm = false;   // scores by GEMM (product form of r2, or dot products for large d)
-  bool linear = false;     // weights k(r2) w_i / max w, no exponential, no maximum
+  bool use_gemm = false;     // scores by GEMM (product form of r2, or dot products for large d)
+  bool linear = false;       // weights k(r2) w_i / max w, no exponential, no maximum
   bool leave_one_out = false;
 
  private:
   Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_keys;    // n x d, the caller's (or a copy)
   Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_values;  // n x k, the caller's (or a copy)
-  bool m_has_weights = false;            // false: equal weights
+  bool m_has_weights = false;                                  // false: equal weights
   const Scalar* m_log_weight_data = nullptr;  // n log weights, the caller's or m_log_weight_copy
-  Vector m_log_weight_copy;              // when the caller's are not contiguous
-  Vector m_key_weights;       // linear weights with unequal sample weights: n
+  Vector m_log_weight_copy;                   // when the caller's are not contiguous
+  Vector m_key_weights;                       // linear weights with unequal sample weights: n
   Vector m_zeros, m_ones;     // a block of equal log weights (0) and linear weights (1)
   Vector m_tail_log_weights;  // the last block, padded with -inf
   Vector m_tail_key_weights;  // the last block, padded with 0
@@ -160,7 +162,8 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
   queries = query_points;
   if (m_has_weights) {
     const auto column = log_weights.col(0);
-    if constexpr (static_cast<bool>(Eigen::internal::traits<WDerived>::Flags & Eigen::DirectAccessBit)) {
+    if constexpr (static_cast<bool>(Eigen::internal::traits<WDerived>::Flags &
+                                    Eigen::DirectAccessBit)) {
       if (column.innerStride() == 1) m_log_weight_data = column.data();
     }
     if (m_log_weight_data == nullptr) {
@@ -174,8 +177,9 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
   m_zeros.setZero(CoreShape::block_keys);
   m_ones.setOnes(CoreShape::block_keys);
   m_tail_log_weights.setConstant(tail, minus_infinity);
-  m_tail_log_weights.head(tail_keys) =
-      m_has_weights ? Vector(key_log_weights.segment(last_block, tail_keys)) : Vector::Zero(tail_keys);
+  m_tail_log_weights.head(tail_keys) = m_has_weights
+                                           ? Vector(key_log_weights.segment(last_block, tail_keys))
+                                           : Vector::Zero(tail_keys);
   m_tail_values.setZero(tail, k);
   m_tail_values.topRows(tail_keys) = m_values.middleRows(last_block, tail_keys);
 
@@ -225,13 +229,15 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
       centred_keys.topRows(n) = key_points;
       centred_keys.bottomRows(n_padded - n).setZero();
       if (options.guard_product_form) {
-        const Eigen::Matrix<Scalar, 1, Eigen::Dynamic> mean = centred_keys.topRows(n).colwise().mean();
+        const Eigen::Matrix<Scalar, 1, Eigen::Dynamic> mean =
+            centred_keys.topRows(n).colwise().mean();
         centred_queries.rowwise() -= mean;
         centred_keys.topRows(n).rowwise() -= mean;
       }
       Vector centred_query_norms = centred_queries.rowwise().squaredNorm();
       Vector centred_key_norms = centred_keys.rowwise().squaredNorm();
-      const double bound = std::numeric_limits<Scalar>::epsilon() * std::sqrt(static_cast<double>(d) + 2) *
+      const double bound = std::numeric_limits<Scalar>::epsilon() *
+                           std::sqrt(static_cast<double>(d) + 2) *
                            (static_cast<double>(centred_query_norms.maxCoeff()) +
                             static_cast<double>(centred_key_norms.maxCoeff()));
       if (!options.guard_product_form || bound <= ProductForm<Scalar>::max_r2_error) {
@@ -248,9 +254,10 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
 /// Per-query running states of all shards: state column s m + q is query q over shard s.
 template <class Scalar>
 struct CoreStates {
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> max;   // running maximum log-weight
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sum;   // sum of exp(l - max)
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> values;  // k x (shards m): sum of exp(l - max) y
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> max;  // running maximum log-weight
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sum;  // sum of exp(l - max)
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>
+      values;  // k x (shards m): sum of exp(l - max) y
 };
 
 /// Scratch of one thread: a score tile of 32 queries x 256 keys, and one block of keys packed
@@ -325,7 +332,8 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
       Scalar* row = rows + r * stride;
       for (Index i = 0; i < length; ++i) row[i] = Score::weight(row[i], key_weights[i]);
       const Index query = query0 + r;
-      if (data.leave_one_out && query >= key0 && query < key0 + length) row[query - key0] = Scalar(0);
+      if (data.leave_one_out && query >= key0 && query < key0 + length)
+        row[query - key0] = Scalar(0);
       accumulate_row(data, key0, length, row, sum[r], values + r * data.k);
     }
     return;
@@ -396,7 +404,8 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
       // query against a million keys should not pay for four).
       const Index tile = count - t >= tile_queries ? tile_queries : 1;
       Scalar* tile_rows = scores + t * block_keys;
-      Scalar tile_max[tile_queries] = {minus_infinity, minus_infinity, minus_infinity, minus_infinity};
+      Scalar tile_max[tile_queries] = {minus_infinity, minus_infinity, minus_infinity,
+                                       minus_infinity};
       if (!data.use_gemm) {
         const Scalar* tile_queries_data = data.queries.data() + (query0 + t) * d;
         const Scalar* panels = scratch.panels.data();
@@ -433,7 +442,8 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
               Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, Eigen::Dynamic>& mean) {
   using Scalar = typename QDerived::Scalar;
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-  const CoreData<Scalar> data(Score{}, queries, keys, values, key_log_weights, leave_one_out, options);
+  const CoreData<Scalar> data(Score{}, queries, keys, values, key_log_weights, leave_one_out,
+                              options);
   const Index m = data.m, k = data.k;
   log_sum.resize(m);
   mean.resize(m, k);
@@ -444,7 +454,8 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
   const Index groups = (m + CoreShape::group_queries - 1) / CoreShape::group_queries;
   const Index blocks = (data.n_padded + data.block_keys - 1) / data.block_keys;
   const Index wanted_shards = (CoreShape::target_items + groups - 1) / groups;
-  const Index shards = std::max<Index>(1, std::min(wanted_shards, blocks / CoreShape::shard_min_blocks));
+  const Index shards =
+      std::max<Index>(1, std::min(wanted_shards, blocks / CoreShape::shard_min_blocks));
   const Index items = groups * shards;
 
   CoreStates<Scalar> states;
@@ -461,9 +472,9 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
                     scratch);
   };
 #if NADARAYA_HAS_OPENMP
-  const bool parallel = threads > 1 && items > 1 &&
-                        static_cast<double>(m) * static_cast<double>(data.n) >=
-                            CoreShape::parallel_min_pairs;
+  const bool parallel =
+      threads > 1 && items > 1 &&
+      static_cast<double>(m) * static_cast<double>(data.n) >= CoreShape::parallel_min_pairs;
 #pragma omp parallel num_threads(threads) if (parallel)
   {
     CoreScratch<Scalar> scratch(data.d);

@@ -101,7 +101,8 @@ class TrainingSet {
       if (log_sum(q) > -std::numeric_limits<Scalar>::infinity()) continue;
       mean.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (rule != Unreached::nearest_neighbour) continue;
-      const std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), leave_one_out ? q : -1);
+      const std::vector<Eigen::Index> nearest =
+          nearest_keys(queries.row(q), leave_one_out ? q : -1);
       if (nearest.empty()) continue;  // no other key at all: stays NaN
       double total = 0;
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(values.cols());
@@ -123,8 +124,8 @@ class TrainingSet {
     double best = std::numeric_limits<double>::infinity();
     for (Eigen::Index i = 0; i < m_keys.rows(); ++i) {
       if (i == excluded || m_log_weights(i) == -std::numeric_limits<Scalar>::infinity()) continue;
-      const double r2 = (query.template cast<double>() - m_keys.row(i).template cast<double>())
-                            .squaredNorm();
+      const double r2 =
+          (query.template cast<double>() - m_keys.row(i).template cast<double>()).squaredNorm();
       if (r2 < best) {
         best = r2;
         nearest.assign(1, i);
