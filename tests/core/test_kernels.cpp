@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <string>
 #include <nadaraya/nadaraya.hpp>
 
 #include "support/reference.hpp"
@@ -152,6 +153,7 @@ TEMPLATE_TEST_CASE("dlog_profile is the derivative of log_profile", "[kernel]", 
 TEST_CASE("a user kernel of one small struct: constants by quadrature", "[kernel][user]") {
   using Traits = kernel_traits<Tricube>;
   STATIC_REQUIRE(Traits::is_compact);
+  CHECK(std::string(Traits::name()) == "tricube");
   STATIC_REQUIRE_FALSE(Traits::is_differentiable);
   // Tricube: c_1 = 70/81, variance 35/243 in d = 1.
   CHECK(std::exp(Traits::log_normaliser(1)) == Approx(70.0 / 81).epsilon(1e-12));

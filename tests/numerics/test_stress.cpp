@@ -1305,7 +1305,7 @@ TEMPLATE_TEST_CASE("stress: densities integrate to one in d = 1 and d = 2", "[st
   const double tolerance = std::is_same<Scalar, float>::value ? 2e-6 : 5e-8;
   for (Eigen::Index d : {1, 2}) {
     for (int trial = 0; trial < 2; ++trial) {
-      const auto seed = static_cast<unsigned>(1500 + 10 * trial + 100 * static_cast<unsigned>(d));
+      const auto seed = static_cast<unsigned>(1500 + 10 * trial + 100 * static_cast<int>(d));
       const Eigen::Index n = d == 1 ? 15 : 6;
       const MatrixOf<Scalar> X = nadaraya_test::normal_matrix<Scalar>(n, d, seed);
       const Eigen::VectorXd weights = sample_weights(n, seed + 1);
