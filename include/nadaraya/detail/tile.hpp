@@ -496,7 +496,8 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
                                              states.values.col(column)));
     }
     log_sum(q) = state.log_sum();
-    mean.row(q) = state.mean().transpose();
+    // No value columns (densities): an m x 0 matrix has no rows to address.
+    if (mean.cols() > 0) mean.row(q) = state.mean().transpose();
   }
 }
 
