@@ -943,6 +943,33 @@ TEMPLATE_TEST_CASE("stress: outputs near the largest finite value do not overflo
   });
 }
 
+// Tiny outputs, at the other end: a single sample reached only near the edge of a compact support
+// is still that sample's output (a y / a). The fast core forms compact kernels' weights as the
+// profile a itself (not relative to the largest weight), so a y underflows into the subnormals
+// when a is small (Triweight: a = (1 - r2)^3 ~ 1e-22 in float) and y tiny (reported; found by
+// fuzz_nadaraya_watson; the fix proposed scales the profile weights by their running maximum, as
+// the log-space path does).
+TEMPLATE_TEST_CASE("stress: tiny outputs keep their digits at the edge of a compact support",
+                   "[stress][heavy][!mayfail]", float, double) {
+  using Scalar = TestType;
+  const Scalar edge = Scalar(1) - std::numeric_limits<Scalar>::epsilon();  // r2 just below 1
+  MatrixOf<Scalar> X(1, 1), Q(1, 1);
+  X << Scalar(0);
+  Q << std::sqrt(edge);
+  const Scalar tiny = std::is_same<Scalar, float>::value ? Scalar(1e-20) : Scalar(1e-290);
+  VectorOf<Scalar> Y(1);
+  Y << tiny;
+  for_each_density_kernel([&](auto kernel) {
+    using Kernel = decltype(kernel);
+    INFO("kernel " << kernel_traits<Kernel>::name());
+    NadarayaWatson<Kernel, Scalar> nw(Bandwidth::scalar(1.0));
+    nw.fit(X, Y);
+    const Scalar predicted = nw.predict(Q)(0, 0);
+    INFO("predicted " << predicted << " for " << tiny);
+    CHECK(nadaraya_test::close<Scalar>(predicted / tiny, 1.0));
+  });
+}
+
 // =============================================================================================
 // Leave-one-out without neighbours
 // =============================================================================================

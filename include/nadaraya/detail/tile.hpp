@@ -22,18 +22,22 @@ namespace detail {
 /// keys with a running maximum per query.
 ///
 /// Work is cut into items of (up to) 32 queries x one shard of keys. An item walks its keys in
-/// blocks of 256; per block it forms the log-weights of each register tile of 4 queries x 256
-/// keys (tile_scores, or one GEMM per 32 queries for the product form), then per query: the
-/// block maximum, one rescale of the running state when the maximum grows, exp(l - max) for
-/// the 256 keys (exp_neg, vectorised), their sum and their dot product with each value column.
-/// The 256 x (d + k + 1) key data of a block are read from L2 by the 8 tiles of an item, and the
-/// scores of a tile (8 KiB in double) stay in L1.
+/// blocks of 256 (fewer for large d, see CoreShape); per block it packs the keys into panels
+/// (pack_key_panels), forms the log-weights of each register tile of 4 queries x the block
+/// (tile_scores, which for the Gaussian and the dot product also applies the kernel and finds
+/// the row maxima; or one GEMM per 32 queries for the product form), then per query: one rescale
+/// of the running state when the maximum grows, exp(l - max) over the block (exp_neg,
+/// vectorised), the sum and the dot product with each value column. The packed block and the
+/// values are read from L1/L2 by the 8 tiles of an item; a tile's scores (8 KiB in double) stay
+/// in L1.
 ///
 /// Compact kernels that give their profile skip the exponential and the maximum: their weights
 /// are k(r2) w_i / max_j w_j, all in [0, 1] (see CoreData::linear).
 ///
-/// Memory: O((n + m) d + n k + m k) for the padded copies and the states, plus a 32 x 256 score
-/// tile per thread; never an m x n matrix.
+/// Memory: a row-major copy of the queries (m d), the running states (m (k + 2), times the
+/// number of key shards when there are few queries), per thread a 32 x 256 score tile and one
+/// packed block of keys (at most 64 KiB); for the GEMM form a centred copy of the keys (n d).
+/// Never an m x n matrix, and for the register tile no n x d copy either.
 ///
 /// Threads: items run in parallel (OpenMP, dynamic schedule). The cut into items depends only on
 /// m and n, never on the number of threads, and each item's arithmetic is fixed, so results are
@@ -265,11 +269,13 @@ struct CoreStates {
 /// copy, which for few queries costs more than the pooling, and 1/32 of the tile's work else).
 template <class Scalar>
 struct CoreScratch {
+  // Eigen vectors, not std::vector: left uninitialised (zeroing 64 KiB is a visible part of a
+  // call with 16 queries and 16 keys).
   explicit CoreScratch(Index d)
-      : scores(static_cast<std::size_t>(CoreShape::group_queries * CoreShape::block_keys)),
-        panels(static_cast<std::size_t>(CoreShape::block_keys * d)) {}
-  std::vector<Scalar> scores;
-  std::vector<Scalar> panels;
+      : scores(CoreShape::group_queries * CoreShape::block_keys),
+        panels(CoreShape::block_keys * d) {}
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> panels;
 };
 
 /// The largest of row[0..length) (no NaN). `row` has room for CoreShape::block_keys scalars; the
@@ -318,6 +324,41 @@ inline void accumulate_row(const CoreData<Scalar>& data, Index key0, Index lengt
   for (Index c = 0; c < data.k; ++c) values[c] += lane_dot(row, data.values_at(c, key0), length);
 }
 
+/// Folds a row of linear weights k(r2) w_i / max w (relative to exp(data.weight_offset)) into a
+/// query's state. A row whose weights are all tiny (the edge of a compact support: the triweight
+/// gives 1e-21 in float at r2 = 1 - eps) is first scaled by a power of two to bring its sum into
+/// [1, 2), its offset lowered to match, as the log-space path measures weights from their
+/// maximum: otherwise a weight times a small value falls into the subnormals and loses its digits
+/// (found by fuzz_nadaraya_watson). Rows of ordinary weights cost two comparisons more.
+template <class Scalar>
+inline void accumulate_linear_row(const CoreData<Scalar>& data, Index key0, Index length,
+                                  Scalar* row, Scalar& max, Scalar& sum, Scalar* values) {
+  constexpr Scalar tiny_row_sum = Scalar(1.0 / 65536);  // 2^-16
+  Scalar row_sum = lane_sum(row, length);
+  if (!(row_sum > 0)) return;  // no key of this block reaches the query
+  Scalar offset = data.weight_offset;
+  if (row_sum < tiny_row_sum) {
+    const int exponent = std::ilogb(row_sum);
+    const Scalar factor = std::ldexp(Scalar(1), -exponent);  // exact: a power of two
+    for (Index i = 0; i < length; ++i) row[i] *= factor;
+    row_sum *= factor;
+    offset += static_cast<Scalar>(exponent) * Scalar(0.693147180559945309417232121458176568);
+  }
+  Scalar factor = 1;  // of this row's weights, relative to the state's offset
+  if (offset > max) {
+    const Scalar scale = std::exp(max - offset);  // 0 for the first reached block
+    sum *= scale;
+    for (Index c = 0; c < data.k; ++c) values[c] *= scale;
+    max = offset;
+  } else if (offset < max) {
+    factor = std::exp(offset - max);
+  }
+  sum += factor * row_sum;
+  for (Index c = 0; c < data.k; ++c) {
+    values[c] += factor * lane_dot(row, data.values_at(c, key0), length);
+  }
+}
+
 /// Turns the rows of a tile of `Rows` queries (scores r2 or q.x, or log-weights already when
 /// `log_weights_done`, with `tile_max` their row maxima) into weights, with the leave-one-out
 /// exclusion, and folds them into the queries' states.
@@ -334,7 +375,7 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
       const Index query = query0 + r;
       if (data.leave_one_out && query >= key0 && query < key0 + length)
         row[query - key0] = Scalar(0);
-      accumulate_row(data, key0, length, row, sum[r], values + r * data.k);
+      accumulate_linear_row(data, key0, length, row, max[r], sum[r], values + r * data.k);
     }
     return;
   }
@@ -459,7 +500,7 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
   const Index items = groups * shards;
 
   CoreStates<Scalar> states;
-  states.max.setConstant(shards * m, data.linear ? data.weight_offset : minus_infinity);
+  states.max.setConstant(shards * m, minus_infinity);
   states.sum.setZero(shards * m);
   states.values.setZero(k, shards * m);
 
@@ -487,6 +528,20 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
   for (Index item = 0; item < items; ++item) run(item, scratch);
 #endif
 
+  // One shard: finish each query from its state directly.
+  if (shards == 1) {
+    for (Index q = 0; q < m; ++q) {
+      const Scalar sum = states.sum(q);
+      if (sum > 0) {
+        log_sum(q) = states.max(q) + std::log(sum);
+        for (Index c = 0; c < k; ++c) mean(q, c) = states.values(c, q) / sum;
+      } else {  // no key reaches the query
+        log_sum(q) = minus_infinity;
+        for (Index c = 0; c < k; ++c) mean(q, c) = std::numeric_limits<Scalar>::quiet_NaN();
+      }
+    }
+    return;
+  }
   // Merge the shards of each query in shard order (the exact log-sum-exp merge), then finish.
   for (Index q = 0; q < m; ++q) {
     SoftmaxAccumulator<Scalar> state(states.max(q), states.sum(q), states.values.col(q));
