@@ -7,8 +7,8 @@
 //   - fields are separated by `delimiter` (',' by default); records end at \n, \r\n or \r;
 //   - a field may be quoted ("...", with "" for a quote inside), and may then hold delimiters and
 //     line breaks; R's write.csv quotes its header this way;
-//   - spaces (and tabs, unless the delimiter is a tab) around a field are ignored, as are blank
-//     lines and a UTF-8 byte-order mark;
+//   - spaces and tabs around a field are ignored (unless one is the delimiter), as are blank lines
+//     and a UTF-8 byte-order mark;
 //   - every data cell must be a finite decimal number ("1", "-2.5", "3e-4", "+7"; not "", "NA",
 //     "nan", "inf", nor a number that overflows a double);
 //   - every row has as many fields as the header.
@@ -104,7 +104,7 @@ struct Record {
 /// after a closing quote.
 inline std::vector<Record> split(const std::string& text, char delimiter,
                                  const std::string& source) {
-  auto is_space = [delimiter](char c) { return c == ' ' || (c == '\t' && delimiter != '\t'); };
+  auto is_space = [delimiter](char c) { return (c == ' ' || c == '\t') && c != delimiter; };
   std::vector<Record> records;
   std::size_t i = 0, line = 1;
   // A UTF-8 byte-order mark (spreadsheets write one).

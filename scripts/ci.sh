@@ -149,7 +149,7 @@ stage_tidy() {
 
 stage_fuzz() {
   local dir="${build}/fuzz" target
-  local targets=(fuzz_parzen_density fuzz_nadaraya_watson fuzz_classifier)
+  local targets=(fuzz_parzen_density fuzz_nadaraya_watson fuzz_classifier fuzz_csv)
   log "fuzz: libFuzzer + ASan + UBSan, ${fuzz_seconds} s per target from fuzz/corpus/"
   configure_fuzz
   cmake --build "${dir}" -j "${jobs}" --target "${targets[@]}"
