@@ -145,6 +145,13 @@ Settings parse_arguments(int argc, char** argv) {
         }
         settings.grid.push_back(static_cast<Eigen::Index>(points));
       }
+      double total = 1;
+      for (Eigen::Index count : settings.grid) total *= static_cast<double>(count);
+      if (total > 1e7) {
+        throw UsageError("option " + argument + ": " +
+                         std::to_string(static_cast<long long>(total)) +
+                         " grid points; at most 10000000");
+      }
     } else if (argument == "-r" || argument == "--range") {
       settings.range.clear();
       for (const std::string& part : split(value(), ',')) {
