@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "detail/check.hpp"
+#include "detail/pair_blocks.hpp"  // stream_blocks: the blocked, vectorised pass
+#include "detail/parallel.hpp"     // resolve_threads
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"  // Gaussian, for the least-squares criterion
@@ -67,6 +69,9 @@ struct ObjectiveOptions {
   bool leave_one_out = true;  ///< false: each point is also pooled against itself (naive objective)
   bool per_dimension = true;  ///< one log-width per input column; false: one shared log-width
   int threads = 0;            ///< 0: OpenMP's default; 1: serial. Results do not depend on it.
+  bool blocked = true;        ///< the blocked, vectorised pass (detail/pair_blocks.hpp); false:
+                              ///< the plain per-pair `stream` loop, the reference it is tested
+                              ///< against (the same sums up to rounding, several times slower)
 };
 
 /// The running state of one query's softmax pooling *and its derivatives*: with log-weights l_k,
@@ -122,6 +127,68 @@ class SoftmaxGradientAccumulator {
       gradients[j] += weighted_gradient;
       Scalar* cross_row = cross + j * m_outputs;
       for (Eigen::Index c = 0; c < m_outputs; ++c) cross_row[c] += weighted_gradient * value[c];
+    }
+  }
+
+  /// Adds a block of keys at once, the fast pass's form of `add` (detail/pair_blocks.hpp): the
+  /// state is rescaled once for the block, its weights are exponentiated together (detail::exp_neg)
+  /// and the sums run as plain loops over the block, which vectorise. The same sums as `add` over
+  /// the block's keys, up to rounding.
+  ///
+  /// \param block       the keys' geometry (query, key columns, r2) for the derivative basis
+  /// \param log_weights block.count log-weights (-inf: the key is skipped)
+  /// \param max         their maximum (-inf: nothing to add)
+  /// \param values      q pointers, value c of key begin + k at values[c][k] (null when q = 0)
+  /// \param gradient    the derivative vectors g_kj = f_k b_j(k) (see detail::BlockGradient);
+  ///                    its factors must be finite, and zero where the log-weight is -inf
+  /// \param scratch     2 block.count scalars
+  void add_block(const detail::PairBlock<Scalar>& block, const Scalar* log_weights, Scalar max,
+                 const Scalar* const* values, const detail::BlockGradient<Scalar>& gradient,
+                 Scalar* scratch) {
+    if (!(max > -std::numeric_limits<Scalar>::infinity())) return;
+    if (max > m_max) {
+      // Once per block, not per key: bring the sums so far to the new reference.
+      if (m_max > -std::numeric_limits<Scalar>::infinity()) m_buffer *= std::exp(m_max - max);
+      m_max = max;
+    }
+    const Eigen::Index count = block.count;
+    Scalar* weights = scratch;
+    Scalar* terms = scratch + count;
+    const Scalar reference = m_max;
+    // exp(l_k - M) <= 1; exp_neg(+inf) = 0 for the skipped keys.
+    for (Eigen::Index k = 0; k < count; ++k)
+      weights[k] = detail::exp_neg(reference - log_weights[k]);
+    Scalar* sum = m_buffer.data();
+    Scalar* value_sums = sum + 1;
+    Scalar* gradients = value_sums + m_outputs;
+    Scalar* cross = gradients + m_parameters;
+    sum[0] += detail::lane_sum(weights, count);
+    for (Eigen::Index c = 0; c < m_outputs; ++c)
+      value_sums[c] += detail::lane_dot(weights, values[c], count);
+    if (m_parameters == 0) return;
+    // From here on weights[k] holds w_k f_k (or w_k, the constant factor applied to the sums).
+    Scalar factor = gradient.factor;
+    if (gradient.factors != nullptr) {
+      for (Eigen::Index k = 0; k < count; ++k) weights[k] *= gradient.factors[k];
+      factor = Scalar(1);
+    }
+    // The terms are stored and then summed by lane_sum / lane_dot: fusing the sums into this loop
+    // (lane arrays of partial sums) made GCC 12 emit permutes and spills, twice as slow.
+    for (Eigen::Index j = 0; j < m_parameters; ++j) {
+      if (gradient.per_dimension) {
+        const Scalar* column = block.key_columns + j * block.stride;
+        const Scalar coordinate = block.query_point[j];
+        for (Eigen::Index k = 0; k < count; ++k) {
+          const Scalar difference = coordinate - column[k];
+          terms[k] = weights[k] * (difference * difference);
+        }
+      } else {
+        for (Eigen::Index k = 0; k < count; ++k) terms[k] = weights[k] * block.r2[k];
+      }
+      gradients[j] += factor * detail::lane_sum(terms, count);
+      Scalar* cross_row = cross + j * m_outputs;
+      for (Eigen::Index c = 0; c < m_outputs; ++c)
+        cross_row[c] += factor * detail::lane_dot(terms, values[c], count);
     }
   }
 
@@ -368,6 +435,124 @@ class ObjectiveAccumulator {
   double* m_gradients;                      // out, parameters x queries
 };
 
+/// The blocked pass's accumulator for every objective (see ObjectiveAccumulator for the per-pair
+/// one): per block of keys, the derivative factors f_k = -2 dlog_profile(r2_k) (a constant for the
+/// Gaussian), then the objective's `Term` takes the whole block.
+///
+/// Term contract, in addition to ObjectiveAccumulator's:
+/// \code
+///   void add_block(State&, const PairBlock<Scalar>&, const BlockGradient<Scalar>&,
+///                  Scalar* scratch) const;        // scratch: 4 block.count scalars
+///   bool reached(const State&) const;            // false: no key reached the query
+/// \endcode
+/// A query that no key reaches (compact kernels) is scanned once more, key by key in the per-pair
+/// order, for its nearest keys (`add_unreached`): rare, and then exactly the per-pair pass's.
+template <class Kernel, class Term>
+class ObjectiveBlockAccumulator {
+ public:
+  using Scalar = typename Term::Scalar;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  struct State {
+    typename Term::State term;
+    Vector factors;  // scratch: f_k over a block
+    Vector scratch;  // scratch for the term
+  };
+
+  /// \param queries    the scaled query points, one row each
+  /// \param keys       the scaled keys, padded (stream_blocks)
+  /// \param log_weights log p_k, padded with -inf
+  /// \param excluded   per query, the key it skips (-1: none)
+  /// \param losses     out: one loss per query
+  /// \param gradients  out: parameters x queries, column-major
+  ObjectiveBlockAccumulator(const Term& term, const std::vector<Eigen::Index>& rows,
+                            Eigen::Index parameters, bool per_dimension, const Matrix& queries,
+                            const Matrix& keys, Eigen::Index samples, const Vector& log_weights,
+                            const std::vector<Eigen::Index>& excluded, double* losses,
+                            double* gradients)
+      : m_term(term),
+        m_rows(rows),
+        m_parameters(parameters),
+        m_per_dimension(per_dimension),
+        m_queries(queries),
+        m_keys(keys),
+        m_samples(samples),
+        m_log_weights(log_weights),
+        m_excluded(excluded),
+        m_losses(losses),
+        m_gradients(gradients) {}
+
+  State start() const {
+    const Eigen::Index block = pair_block_size<Scalar>(m_keys.rows());
+    return State{m_term.start(), Vector::Zero(block), Vector::Zero(4 * block)};
+  }
+  void reset(State& state) const { m_term.reset(state.term); }
+
+  void add_block(State& state, const PairBlock<Scalar>& block) const {
+    BlockGradient<Scalar> gradient{nullptr, Scalar(0), m_per_dimension};
+    if constexpr (kernel_traits<Kernel>::has_linear_log_profile) {
+      // d log k / d r2 is the constant slope: f_k = -2 slope for every key (r2 = 0 included, where
+      // u = 0 makes the term 0 anyway).
+      gradient.factor = static_cast<Scalar>(-2 * kernel_traits<Kernel>::log_profile_slope());
+    } else if constexpr (kernel_traits<Kernel>::is_differentiable) {  // else: the static_assert's
+                                                                      // message only
+      if (m_parameters > 0) {
+        Scalar* factors = state.factors.data();
+        for (Eigen::Index k = 0; k < block.count; ++k) {
+          const Scalar r2 = block.r2[k];
+          const Scalar factor = Scalar(-2) * Kernel::dlog_profile(r2);
+          // Zero for keys that do not count (outside the support the slope may be infinite) and
+          // at r2 = 0, where u_j^2 dlog_profile(r2) -> 0 (see the file comment).
+          factors[k] =
+              block.log_weight[k] > -std::numeric_limits<Scalar>::infinity() && r2 > Scalar(0)
+                  ? factor
+                  : Scalar(0);
+        }
+        gradient.factors = factors;
+      }
+    }
+    m_term.add_block(state.term, block, gradient, state.scratch.data());
+  }
+
+  void finish(Eigen::Index query, State& state) {
+    if constexpr (kernel_traits<Kernel>::is_compact) {
+      if (!m_term.reached(state.term)) scan_unreached(query, state);
+    }
+    m_term.finish(m_rows[static_cast<std::size_t>(query)], state.term, m_losses[query],
+                  m_gradients + query * m_parameters);
+  }
+
+ private:
+  // Every key (in the per-pair order) for a query that none reaches: its nearest keys.
+  void scan_unreached(Eigen::Index query, State& state) const {
+    const Eigen::Index d = m_keys.cols(), skip = m_excluded[static_cast<std::size_t>(query)];
+    for (Eigen::Index key = 0; key < m_samples; ++key) {
+      if (key == skip || !(m_log_weights(key) > -std::numeric_limits<Scalar>::infinity())) continue;
+      Scalar r2 = 0;
+      for (Eigen::Index j = 0; j < d; ++j) {
+        const Scalar difference = m_queries(query, j) - m_keys(key, j);
+        r2 += difference * difference;
+      }
+      if (!(kernel_traits<Kernel>::log_profile(r2) + m_log_weights(key) >
+            -std::numeric_limits<Scalar>::infinity())) {
+        m_term.add_unreached(state.term, key, r2);
+      }
+    }
+  }
+
+  const Term& m_term;                           // the objective's per-block and per-query rules
+  const std::vector<Eigen::Index>& m_rows;      // training index of each query
+  Eigen::Index m_parameters;                    // entries of theta
+  bool m_per_dimension;                         // one derivative per column, or their sum
+  const Matrix& m_queries;                      // m x d, scaled
+  const Matrix& m_keys;                         // padded x d, scaled
+  Eigen::Index m_samples;                       // n: the keys before the padding
+  const Vector& m_log_weights;                  // log p_k, padded with -inf
+  const std::vector<Eigen::Index>& m_excluded;  // per query, the key it skips (-1: none)
+  double* m_losses;                             // out, one per query
+  double* m_gradients;                          // out, parameters x queries
+};
+
 /// sum_{i in rows} p_i loss_i, scaled by n / |rows| (an unbiased estimate of the full sum; the
 /// sum itself when rows are all the points), and its gradient: one `stream` pass of the rows
 /// against all the keys. `term.parameters` is 0 when no gradient is asked for (values only).
@@ -398,12 +583,34 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   }
   Eigen::VectorXd losses(m);
   Eigen::MatrixXd gradients(term.parameters, m);
-  ObjectiveAccumulator<Kernel, Term> accumulator(
-      term, rows, term.parameters, data.options().per_dimension, data.options().leave_one_out, d,
-      losses.data(), gradients.data());
-  PoolOptions pool_options;
-  pool_options.threads = data.options().threads;  // self-exclusion is the accumulator's (batches)
-  stream<Kernel>(queries, keys, data.log_shares(), pool_options, accumulator);
+  constexpr bool blockable =
+      std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value;
+  if constexpr (blockable) {
+    if (data.options().blocked) {
+      // The keys and their log-weights padded to whole blocks (weight zero on the padding).
+      using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+      const Eigen::Index padded = padded_key_count<Scalar>(n);
+      Matrix padded_keys = Matrix::Zero(padded, d);
+      padded_keys.topRows(n) = keys;
+      Vector log_weights = Vector::Constant(padded, -std::numeric_limits<Scalar>::infinity());
+      log_weights.head(n) = data.log_shares();
+      std::vector<Eigen::Index> excluded(rows.size(), -1);
+      if (data.options().leave_one_out) excluded = rows;
+      ObjectiveBlockAccumulator<Kernel, Term> accumulator(
+          term, rows, term.parameters, data.options().per_dimension, queries, padded_keys, n,
+          log_weights, excluded, losses.data(), gradients.data());
+      stream_blocks<Kernel>(queries, padded_keys, log_weights, excluded.data(),
+                            resolve_threads(data.options().threads, where), accumulator);
+    }
+  }
+  if (!blockable || !data.options().blocked) {
+    ObjectiveAccumulator<Kernel, Term> accumulator(
+        term, rows, term.parameters, data.options().per_dimension, data.options().leave_one_out, d,
+        losses.data(), gradients.data());
+    PoolOptions pool_options;
+    pool_options.threads = data.options().threads;  // self-exclusion is the accumulator's (batches)
+    stream<Kernel>(queries, keys, data.log_shares(), pool_options, accumulator);
+  }
 
   // Summed in batch order, whatever the threads: bit-identical results.
   double total = 0;
@@ -508,6 +715,8 @@ class SquaredErrorObjective
     detail::check_finite(Y, "Y", where);
     m_outputs = Y;
     m_value_columns = m_outputs.transpose();
+    m_block_outputs = Matrix::Zero(detail::padded_key_count<Scalar>(Y.rows()), Y.cols());
+    m_block_outputs.topRows(Y.rows()) = m_outputs;
   }
 
   /// The outputs, n x k.
@@ -519,6 +728,7 @@ class SquaredErrorObjective
     struct State {
       SoftmaxGradientAccumulator<Scalar> moments;
       detail::NearestKeys<Scalar> nearest;
+      std::vector<const Scalar*> values;  // scratch: the value columns at a block's first key
     };
     const SquaredErrorObjective& objective;
     Eigen::Index parameters;  // entries of the gradient; 0: the value only
@@ -526,7 +736,8 @@ class SquaredErrorObjective
     State start() const {
       const Eigen::Index k = objective.m_outputs.cols();
       return State{SoftmaxGradientAccumulator<Scalar>(k, parameters),
-                   detail::NearestKeys<Scalar>(k)};
+                   detail::NearestKeys<Scalar>(k),
+                   std::vector<const Scalar*>(static_cast<std::size_t>(k))};
     }
     void reset(State& state) const {
       state.moments.reset();
@@ -536,6 +747,17 @@ class SquaredErrorObjective
              const Scalar* gradient) const {
       state.moments.add(log_weight, gradient, objective.m_value_columns.col(key).data());
     }
+    void add_block(State& state, const detail::PairBlock<Scalar>& block,
+                   const detail::BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      const Matrix& outputs = objective.m_block_outputs;
+      for (Eigen::Index c = 0; c < outputs.cols(); ++c) {
+        state.values[static_cast<std::size_t>(c)] =
+            outputs.data() + c * outputs.rows() + block.begin;
+      }
+      state.moments.add_block(block, block.log_weight, block.max, state.values.data(), gradient,
+                              scratch);
+    }
+    bool reached(const State& state) const { return !state.moments.empty(); }
     void add_unreached(State& state, Eigen::Index key, Scalar r2) const {
       state.nearest.add(r2, std::exp(objective.m_data.log_shares()(key)),
                         objective.m_value_columns.col(key).data());
@@ -579,6 +801,7 @@ class SquaredErrorObjective
 
   Matrix m_outputs;        // Y, n x k
   Matrix m_value_columns;  // Y transposed: one contiguous column per key
+  Matrix m_block_outputs;  // Y padded with zero rows to whole blocks (the blocked pass)
 };
 
 /// Parzen density, likelihood cross-validation: the mean negative leave-one-out log density,
@@ -629,6 +852,11 @@ class LikelihoodObjective
              const Scalar* gradient) const {
       state.add(log_weight, gradient, nullptr);
     }
+    void add_block(State& state, const detail::PairBlock<Scalar>& block,
+                   const detail::BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      state.add_block(block, block.log_weight, block.max, nullptr, gradient, scratch);
+    }
+    bool reached(const State& /*state*/) const { return true; }  // no nearest-key fallback
     void add_unreached(State& /*state*/, Eigen::Index /*key*/, Scalar /*r2*/) const {}
     void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
       const double slope = objective.m_data.log_width_product_slope();
@@ -717,6 +945,24 @@ class LeastSquaresObjective
       state.convolution.add(objective.m_data.log_shares()(key) - Scalar(0.25) * r2,
                             state.half_gradient.data(), nullptr);
     }
+    void add_block(State& state, const detail::PairBlock<Scalar>& block,
+                   const detail::BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      NADARAYA_ASSERT(gradient.factors == nullptr);  // the Gaussian: one constant factor
+      const Eigen::Index count = block.count;
+      state.held_out.add_block(block, block.log_weight, block.max, nullptr, gradient, scratch);
+      // The same keys with log p_k - r2/4 and half the derivative.
+      Scalar* logs = scratch + 2 * count;
+      for (Eigen::Index k = 0; k < count; ++k) {
+        logs[k] = block.log_weight[k] > -std::numeric_limits<Scalar>::infinity()
+                      ? block.key_log_weight[k] - Scalar(0.25) * block.r2[k]
+                      : -std::numeric_limits<Scalar>::infinity();
+      }
+      const Scalar max = detail::lane_max(logs, count, scratch + 3 * count);
+      const detail::BlockGradient<Scalar> half{nullptr, Scalar(0.5) * gradient.factor,
+                                               gradient.per_dimension};
+      state.convolution.add_block(block, logs, max, nullptr, half, scratch);
+    }
+    bool reached(const State& /*state*/) const { return true; }  // no nearest-key fallback
     void add_unreached(State& /*state*/, Eigen::Index /*key*/, Scalar /*r2*/) const {}
 
     void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
@@ -813,6 +1059,10 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
       m_codes[static_cast<std::size_t>(i)] = code;
       m_one_hot_columns(code, i) = Scalar(1);
     }
+    m_block_codes =
+        Matrix::Constant(detail::padded_key_count<Scalar>(labels.rows()), 1, Scalar(-1));
+    for (Eigen::Index i = 0; i < labels.rows(); ++i)
+      m_block_codes(i, 0) = static_cast<Scalar>(m_codes[static_cast<std::size_t>(i)]);
   }
 
   Eigen::Index classes() const { return m_classes; }
@@ -841,6 +1091,29 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
              const Scalar* gradient) const {
       state.per_class[static_cast<std::size_t>(objective.m_codes[static_cast<std::size_t>(key)])]
           .add(log_weight, gradient, nullptr);
+    }
+    void add_block(State& state, const detail::PairBlock<Scalar>& block,
+                   const detail::BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      // One masked pass per class: each class keeps its own running maximum. (The factors of the
+      // other classes' keys meet weights of exactly 0.)
+      const Eigen::Index count = block.count;
+      const Scalar* codes = objective.m_block_codes.data() + block.begin;
+      Scalar* logs = scratch + 2 * count;
+      for (std::size_t c = 0; c < state.per_class.size(); ++c) {
+        const auto code = static_cast<Scalar>(c);
+        for (Eigen::Index k = 0; k < count; ++k) {
+          logs[k] =
+              codes[k] == code ? block.log_weight[k] : -std::numeric_limits<Scalar>::infinity();
+        }
+        const Scalar max = detail::lane_max(logs, count, scratch + 3 * count);
+        state.per_class[c].add_block(block, logs, max, nullptr, gradient, scratch);
+      }
+    }
+    bool reached(const State& state) const {
+      for (const auto& part : state.per_class) {
+        if (!part.empty()) return true;
+      }
+      return false;
     }
     void add_unreached(State& state, Eigen::Index key, Scalar r2) const {
       state.nearest.add(r2, std::exp(objective.m_data.log_shares()(key)),
@@ -899,6 +1172,7 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
   Eigen::Index m_classes = 0;         // number of distinct labels
   std::vector<Eigen::Index> m_codes;  // class index of each point (labels in increasing order)
   Matrix m_one_hot_columns;           // classes x n indicator, one contiguous column per key
+  Matrix m_block_codes;  // class index of each point as a Scalar, padded with -1 (blocked pass)
 };
 
 }  // namespace nadaraya
