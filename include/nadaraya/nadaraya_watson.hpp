@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
@@ -82,6 +83,7 @@ class NadarayaWatson {
     const Matrix query_rows = queries.transpose(), key_rows = keys.transpose();
     Matrix weights(m, n);
     Eigen::Matrix<Scalar, 1, Eigen::Dynamic> log_weights(n);
+    std::vector<long double> far_log_weights;
     for (Eigen::Index q = 0; q < m; ++q) {
       for (Eigen::Index i = 0; i < n; ++i) {
         log_weights(i) = detail::pair_log_weight<Kernel>(
@@ -94,14 +96,26 @@ class NadarayaWatson {
         weights.row(q) /= weights.row(q).sum();
         continue;
       }
+      long double offset = 0;
+      if (m_training.template far_query_log_weights<Kernel>(queries.row(q), -1, far_log_weights,
+                                                            offset)) {
+        // Every r2 overflowed (an unbounded kernel, a query very far away): see TrainingSet.
+        long double total = 0;
+        for (const long double l : far_log_weights) total += std::exp(l);
+        for (Eigen::Index i = 0; i < n; ++i) {
+          weights(q, i) =
+              static_cast<Scalar>(std::exp(far_log_weights[static_cast<std::size_t>(i)]) / total);
+        }
+        continue;
+      }
       weights.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (m_options.unreached == Unreached::nearest_neighbour) {
         weights.row(q).setZero();
         double total = 0;
         const auto nearest = m_training.nearest_keys(queries.row(q), -1);
-        for (Eigen::Index i : nearest) total += sample_weight(i);
+        for (Eigen::Index i : nearest) total += m_training.sample_weight(i);
         for (Eigen::Index i : nearest)
-          weights(q, i) = static_cast<Scalar>(sample_weight(i) / total);
+          weights(q, i) = static_cast<Scalar>(m_training.sample_weight(i) / total);
       }
     }
     return weights;
@@ -124,13 +138,14 @@ class NadarayaWatson {
     return Scalar(1) - residual / total;
   }
 
-  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data.
+  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data. A bandwidth that
+  /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
-    m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
                                       "NadarayaWatson::set_bandwidth");
     }
+    m_bandwidth = bandwidth;
   }
 
   /// Learns the widths by SGD on the leave-one-out squared error (SquaredErrorObjective): by
@@ -147,7 +162,7 @@ class NadarayaWatson {
     const Eigen::VectorXd start =
         options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
     const SquaredErrorObjective<Kernel, Scalar> objective(
-        m_training.data(), m_outputs, m_training.weights(),
+        m_training.data(), outputs(), m_training.weights(),
         detail::objective_options(options, m_options.threads));
     FitReport report = fit_widths(objective, start, options);
     m_training.set_widths(report.widths, where);
@@ -177,10 +192,37 @@ class NadarayaWatson {
     detail::check_not_empty(Y, "Y", where);
     detail::check_rows(Y, X.rows(), "Y", where, "'X'");
     detail::check_finite(Y, "Y", where);
+    // Each output column is stored divided by a power of two that brings its largest magnitude
+    // into [1/2, 1): the weighted sums then cannot overflow (outputs near the largest finite
+    // value) nor lose digits in the subnormals (tiny outputs), and since the scaling is exact,
+    // predictions are otherwise bit for bit those of the unscaled outputs.
     Matrix outputs = Y;
+    Eigen::VectorXi exponents = Eigen::VectorXi::Zero(outputs.cols());
+    for (Eigen::Index c = 0; c < outputs.cols(); ++c) {
+      const Scalar largest = outputs.col(c).cwiseAbs().maxCoeff();
+      if (largest > Scalar(0)) exponents(c) = std::ilogb(largest) + 1;
+      for (Eigen::Index i = 0; i < outputs.rows(); ++i)
+        outputs(i, c) = std::ldexp(outputs(i, c), -exponents(c));
+    }
     m_training.template fit<Kernel>(X, weights, m_bandwidth, where);
     m_outputs = std::move(outputs);
+    m_output_exponents = std::move(exponents);
     return *this;
+  }
+
+  /// The outputs as given to fit().
+  Matrix outputs() const {
+    Matrix outputs = m_outputs;
+    unscale(outputs);
+    return outputs;
+  }
+
+  void unscale(Matrix& outputs) const {
+    for (Eigen::Index c = 0; c < outputs.cols(); ++c) {
+      if (m_output_exponents(c) == 0) continue;
+      for (Eigen::Index i = 0; i < outputs.rows(); ++i)
+        outputs(i, c) = std::ldexp(outputs(i, c), m_output_exponents(c));
+    }
   }
 
   Matrix pool_outputs(const Matrix& queries, bool leave_one_out) const {
@@ -189,19 +231,17 @@ class NadarayaWatson {
     pool_options.threads = m_options.threads;
     PoolResult<Scalar> pooled =
         pool<Kernel>(queries, m_training.keys(), m_outputs, m_training.log_weights(), pool_options);
-    m_training.fill_unreached(queries, pooled.log_sum, m_outputs, m_options.unreached,
-                              leave_one_out, pooled.mean);
+    m_training.template complete_unreached<Kernel>(
+        queries, pooled.log_sum, m_outputs, m_options.unreached, leave_one_out, &pooled.mean);
+    unscale(pooled.mean);
     return std::move(pooled.mean);
-  }
-
-  double sample_weight(Eigen::Index i) const {
-    return m_training.weights().size() == 0 ? 1.0 : m_training.weights()(i);
   }
 
   Bandwidth m_bandwidth;                   // as given: fixed widths or a rule
   Options m_options;                       // unreached queries, threads
   detail::TrainingSet<Scalar> m_training;  // inputs, scaled keys, widths, weights
-  Matrix m_outputs;                        // Y, n x k
+  Matrix m_outputs;                        // Y, n x k, column c divided by 2^exponent(c)
+  Eigen::VectorXi m_output_exponents;      // per output column: see fit_impl
 };
 
 }  // namespace nadaraya

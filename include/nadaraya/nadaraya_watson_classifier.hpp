@@ -122,13 +122,14 @@ class NadarayaWatsonClassifier {
     return m_classes;
   }
 
-  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data.
+  /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data. A bandwidth that
+  /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
-    m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
                                       "NadarayaWatsonClassifier::set_bandwidth");
     }
+    m_bandwidth = bandwidth;
   }
 
   /// Learns the widths by SGD on the leave-one-out log-loss of predict_proba (LogLossObjective):
@@ -202,7 +203,7 @@ class NadarayaWatsonClassifier {
     for (Eigen::Index i = 0; i < labels.rows(); ++i) {
       const Eigen::Index c = codes[static_cast<std::size_t>(i)];
       m_one_hot(i, c) = Scalar(1);
-      class_weight(c) += weights.size() == 0 ? 1.0 : weights(i);
+      class_weight(c) += m_training.sample_weight(i);  // relative weights: no overflow
     }
     class_weight.maxCoeff(&m_majority);
     return *this;
@@ -233,8 +234,8 @@ class NadarayaWatsonClassifier {
     pool_options.threads = m_options.threads;
     PoolResult<Scalar> pooled =
         pool<Kernel>(queries, m_training.keys(), m_one_hot, m_training.log_weights(), pool_options);
-    m_training.fill_unreached(queries, pooled.log_sum, m_one_hot, m_options.unreached,
-                              leave_one_out, pooled.mean);
+    m_training.template complete_unreached<Kernel>(
+        queries, pooled.log_sum, m_one_hot, m_options.unreached, leave_one_out, &pooled.mean);
     return std::move(pooled.mean);
   }
 

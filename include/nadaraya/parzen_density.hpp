@@ -92,26 +92,29 @@ class ParzenDensity {
     PoolOptions pool_options;
     pool_options.leave_one_out = true;
     pool_options.threads = m_options.threads;
-    const Vector& log_weights = m_training.log_weights();
-    Vector log_sum =
-        pool_log_sum<Kernel>(m_training.keys(), m_training.keys(), log_weights, pool_options);
+    Vector log_sum = pool_log_sum<Kernel>(m_training.keys(), m_training.keys(),
+                                          m_training.log_weights(), pool_options);
+    m_training.template complete_unreached<Kernel>(m_training.keys(), log_sum, Matrix(),
+                                                   Unreached::nan, true, nullptr);
+    // Renormalise: the others hold their share of the mass (none for a single point).
+    const Vector others = m_training.log_others_share();
     for (Eigen::Index i = 0; i < log_sum.size(); ++i) {
-      // Renormalise: the others hold 1 - w_i of the mass.
-      const Scalar rest = -std::expm1(log_weights(i));
-      log_sum(i) =
-          rest > Scalar(0) ? log_sum(i) - std::log(rest) : -std::numeric_limits<Scalar>::infinity();
+      log_sum(i) = others(i) > -std::numeric_limits<Scalar>::infinity()
+                       ? log_sum(i) - others(i)
+                       : -std::numeric_limits<Scalar>::infinity();
     }
     return (log_sum.array() + m_log_normaliser).matrix();
   }
 
   /// Replaces the bandwidth and, once fitted, re-resolves it on the stored data.
+  /// A bandwidth that cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
-    m_bandwidth = bandwidth;
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), m_bandwidth,
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
                                       "ParzenDensity::set_bandwidth");
       update_normaliser();
     }
+    m_bandwidth = bandwidth;
   }
 
   /// Learns the widths by SGD on a cross-validation criterion: by default the leave-one-out
@@ -170,8 +173,10 @@ class ParzenDensity {
   Vector log_density_scaled(const Matrix& queries) const {
     PoolOptions pool_options;
     pool_options.threads = m_options.threads;
-    const Vector log_sum =
+    Vector log_sum =
         pool_log_sum<Kernel>(queries, m_training.keys(), m_training.log_weights(), pool_options);
+    m_training.template complete_unreached<Kernel>(queries, log_sum, Matrix(), Unreached::nan,
+                                                   false, nullptr);
     return (log_sum.array() + m_log_normaliser).matrix();
   }
 

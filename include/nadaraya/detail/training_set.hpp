@@ -10,6 +10,7 @@
 
 #include "../bandwidth.hpp"
 #include "../errors.hpp"
+#include "../kernel.hpp"
 #include "../options.hpp"
 #include "../pool.hpp"
 #include "check.hpp"
@@ -25,7 +26,8 @@ class TrainingSet {
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
-  /// Validates X and weights, resolves the bandwidth and scales the data.
+  /// Validates X and weights, resolves the bandwidth and scales the data. Nothing changes unless
+  /// every check passes: a fit that throws leaves the previous training set as it was.
   template <class Kernel, class Derived>
   void fit(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& weights,
            const Bandwidth& bandwidth, const char* where) {
@@ -36,40 +38,63 @@ class TrainingSet {
     check_finite(X, "X", where);
     if (weights.size() != 0) check_weights(weights, X.rows(), where);
     Matrix data = X;  // evaluated before anything is changed: X may alias our own members
-    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, weights, where);
+    // Only the ratios of the weights matter: scaled by the power of two that brings the largest
+    // into [1, 2) (exact, unlike a division), they cannot overflow when summed (weights of 1e308
+    // act as their ratios), and the rules see the same ratios.
+    Eigen::VectorXd relative_weights = weights;
+    if (weights.size() != 0) {
+      const int exponent = std::ilogb(weights.maxCoeff());
+      for (Eigen::Index i = 0; i < weights.size(); ++i)
+        relative_weights(i) = std::ldexp(weights(i), -exponent);
+    }
+    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, relative_weights, where);
+    Matrix keys = scaled_keys(data, widths, where);
+    const double total =
+        relative_weights.size() == 0 ? static_cast<double>(data.rows()) : relative_weights.sum();
+    Vector log_weights(data.rows());
+    for (Eigen::Index i = 0; i < data.rows(); ++i) {
+      const double w = relative_weights.size() == 0 ? 1.0 : relative_weights(i);
+      // log w - log total, not log(w / total): w / total may underflow where the log does not.
+      log_weights(i) = static_cast<Scalar>(std::log(w) - std::log(total));  // -inf for w = 0
+    }
+    // Every check has passed: commit.
     m_data = std::move(data);
-    m_weights = weights;
-    const double total = weights.size() == 0 ? static_cast<double>(m_data.rows()) : weights.sum();
-    m_log_weights.resize(m_data.rows());
-    for (Eigen::Index i = 0; i < m_data.rows(); ++i) {
-      const double w = weights.size() == 0 ? 1.0 : weights(i);
-      m_log_weights(i) = static_cast<Scalar>(std::log(w / total));  // -inf for a zero weight
-    }
-    set_widths(widths, where);
-  }
-
-  /// Changes the widths (kernel scale, one per dimension) and rescales the keys.
-  void set_widths(const Eigen::VectorXd& widths, const char* where) {
-    if (widths.size() != m_data.cols()) {
-      fail(where, "the bandwidth has ", widths.size(), " widths but the data has ", m_data.cols(),
-           " columns");
-    }
-    for (Eigen::Index j = 0; j < widths.size(); ++j) {
-      if (!(widths(j) > 0) || !std::isfinite(widths(j))) {
-        fail(where, "width ", j, " must be positive and finite, got ", widths(j));
-      }
-    }
-    Matrix keys = scale(m_data, widths);
-    for (Eigen::Index j = 0; j < keys.cols(); ++j) {
-      if (!keys.col(j).allFinite()) {
-        fail(where, "width ", widths(j), " of column ", j,
-             " is too small for the magnitude of the data: X / h overflows");
-      }
-    }
-    m_widths = widths;
+    m_weights = relative_weights;
+    m_log_weights = std::move(log_weights);
+    m_widths = std::move(widths);
     m_keys = std::move(keys);
     m_fitted = true;
   }
+
+  /// Changes the widths (kernel scale, one per dimension) and rescales the keys; on an error
+  /// nothing changes.
+  void set_widths(const Eigen::VectorXd& widths, const char* where) {
+    Matrix keys = scaled_keys(m_data, widths, where);
+    m_widths = widths;
+    m_keys = std::move(keys);
+  }
+
+  /// log(sum_{j != i} w_j / sum_j w_j) for each i: the share of the mass that leave-one-out
+  /// keeps. Summed directly (prefix and suffix sums), not as 1 - w_i / sum: next to a dominant
+  /// weight that difference rounds to 0 although the others weigh 1e-20 of it. -inf for a
+  /// single point.
+  Vector log_others_share() const {
+    const Eigen::Index n = m_data.rows();
+    Eigen::VectorXd prefix(n + 1), suffix(n + 1);
+    prefix(0) = 0;
+    suffix(n) = 0;
+    for (Eigen::Index i = 0; i < n; ++i) prefix(i + 1) = prefix(i) + sample_weight(i);
+    for (Eigen::Index i = n; i > 0; --i) suffix(i - 1) = suffix(i) + sample_weight(i - 1);
+    Vector share(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      share(i) = static_cast<Scalar>(std::log(prefix(i) + suffix(i + 1)) - std::log(prefix(n)));
+    }
+    return share;
+  }
+
+  /// The weight of sample i, scaled with the others so that the largest is in [1, 2) (1 for
+  /// equal weights).
+  double sample_weight(Eigen::Index i) const { return m_weights.size() == 0 ? 1.0 : m_weights(i); }
 
   /// Checks queries against the training data and divides them by the widths.
   template <class Derived>
@@ -92,26 +117,109 @@ class TrainingSet {
     if (!m_fitted) throw NotFitted(message(where, "call fit() first"));
   }
 
-  /// For each query with no reachable key (-inf log sum), per `rule`: NaN, or the weighted mean
-  /// of `values` over the keys nearest in scaled distance (ties share equally by weight).
+  /// Completes the engine's result for each query with no reachable key (-inf log sum).
+  /// Under an unbounded kernel the query is only too far for r2 to be formed in Scalar: it is
+  /// pooled again in a wider type (far_query_log_weights), which sets its log sum and mean.
+  /// Otherwise (compact kernels) its mean, when `mean` is given, is per `rule`: NaN, or the
+  /// weighted mean of `values` over the keys nearest in scaled distance (ties share by weight).
   /// `leave_one_out`: query i is training point i and may not use itself.
-  void fill_unreached(const Matrix& queries, const Vector& log_sum, const Matrix& values,
-                      Unreached rule, bool leave_one_out, Matrix& mean) const {
+  template <class Kernel>
+  void complete_unreached(const Matrix& queries, Vector& log_sum, const Matrix& values,
+                          Unreached rule, bool leave_one_out, Matrix* mean) const {
+    std::vector<long double> log_weights;
     for (Eigen::Index q = 0; q < queries.rows(); ++q) {
       if (log_sum(q) > -std::numeric_limits<Scalar>::infinity()) continue;
-      mean.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+      const Eigen::Index excluded = leave_one_out ? q : -1;
+      long double offset = 0;
+      if (far_query_log_weights<Kernel>(queries.row(q), excluded, log_weights, offset)) {
+        long double total = 0;
+        Eigen::Matrix<long double, 1, Eigen::Dynamic> sum =
+            Eigen::Matrix<long double, 1, Eigen::Dynamic>::Zero(values.cols());
+        for (Eigen::Index i = 0; i < m_keys.rows(); ++i) {
+          const long double weight = std::exp(log_weights[static_cast<std::size_t>(i)]);
+          if (!(weight > 0)) continue;
+          total += weight;
+          if (mean != nullptr) sum += weight * values.row(i).template cast<long double>();
+        }
+        log_sum(q) = static_cast<Scalar>(offset + std::log(total));
+        if (mean != nullptr) mean->row(q) = (sum / total).template cast<Scalar>();
+        continue;
+      }
+      if (mean == nullptr) continue;
+      mean->row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (rule != Unreached::nearest_neighbour) continue;
-      const std::vector<Eigen::Index> nearest =
-          nearest_keys(queries.row(q), leave_one_out ? q : -1);
+      const std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), excluded);
       if (nearest.empty()) continue;  // no other key at all: stays NaN
       double total = 0;
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(values.cols());
       for (Eigen::Index i : nearest) {
-        const double w = m_weights.size() == 0 ? 1.0 : m_weights(i);
-        total += w;
-        sum += w * values.row(i).template cast<double>();
+        total += sample_weight(i);
+        sum += sample_weight(i) * values.row(i).template cast<double>();
       }
-      mean.row(q) = (sum / total).template cast<Scalar>();
+      mean->row(q) = (sum / total).template cast<Scalar>();
+    }
+  }
+
+  /// An unbounded kernel reaches every query, but the engine forms r2 in Scalar, which
+  /// overflows beyond sqrt(max) bandwidths (float: 1.8e19; double: 1.3e154): every log-weight
+  /// comes out -inf. For such a query this gives each key's log-weight as offset + log_weights[i]
+  /// (-inf for keys skipped), in long double, taken relative to the nearest key: with
+  /// g_i = q.x_i - ||x_i||^2 / 2, r2_i - r2_nearest = 2 (g_nearest - g_i) needs no ||q||^2 and
+  /// keeps keys apart where r2 itself cannot (at 1e200 bandwidths, keys one apart have equal r2
+  /// in any floating type); log k(r2_i) - log k(r2_nearest) is then the kernel's slope at the
+  /// midpoint times that excess (exact for the Gaussian, second-order for the others), or a plain
+  /// difference for kernels without dlog_profile. Returns false when the kernel is compact, r2
+  /// does not overflow in Scalar (the query is truly unreached), or no key is left.
+  template <class Kernel, class Row>
+  bool far_query_log_weights(const Eigen::MatrixBase<Row>& query, Eigen::Index excluded,
+                             std::vector<long double>& log_weights, long double& offset) const {
+    using Wide = long double;
+    constexpr Wide minus_infinity = -std::numeric_limits<Wide>::infinity();
+    if constexpr (kernel_traits<Kernel>::is_compact) {
+      return false;
+    } else {
+      const Eigen::Index n = m_keys.rows(), d = m_keys.cols();
+      log_weights.assign(static_cast<std::size_t>(n), minus_infinity);
+      std::vector<Wide> g(static_cast<std::size_t>(n), minus_infinity);
+      Eigen::Index nearest = -1;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        if (i == excluded || m_log_weights(i) == -std::numeric_limits<Scalar>::infinity()) continue;
+        Wide dot = 0, norm = 0;
+        for (Eigen::Index j = 0; j < d; ++j) {
+          const Wide x = m_keys(i, j);
+          dot += static_cast<Wide>(query(j)) * x;
+          norm += x * x;
+        }
+        g[static_cast<std::size_t>(i)] = dot - norm / 2;
+        if (nearest < 0 || g[static_cast<std::size_t>(i)] > g[static_cast<std::size_t>(nearest)])
+          nearest = i;
+      }
+      if (nearest < 0) return false;
+      Wide r2_nearest = 0;
+      for (Eigen::Index j = 0; j < d; ++j) {
+        const Wide difference = static_cast<Wide>(query(j)) - static_cast<Wide>(m_keys(nearest, j));
+        r2_nearest += difference * difference;
+      }
+      if (!(r2_nearest > static_cast<Wide>(std::numeric_limits<Scalar>::max()))) return false;
+      offset = kernel_traits<Kernel>::log_profile(r2_nearest);
+      const Wide g_nearest = g[static_cast<std::size_t>(nearest)];
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const Wide g_i = g[static_cast<std::size_t>(i)];
+        if (g_i == minus_infinity) continue;
+        const Wide excess = 2 * (g_nearest - g_i);  // r2_i - r2_nearest >= 0
+        Wide relative = 0;
+        if (excess > 0) {
+          if constexpr (kernel_traits<Kernel>::is_differentiable) {
+            relative = static_cast<Wide>(Kernel::dlog_profile(r2_nearest + excess / 2)) * excess;
+          } else {
+            relative =
+                static_cast<Wide>(kernel_traits<Kernel>::log_profile(r2_nearest + excess)) - offset;
+          }
+          if (!(relative <= 0)) relative = minus_infinity;  // NaN: not resolvable, drop the key
+        }
+        log_weights[static_cast<std::size_t>(i)] = relative + static_cast<Wide>(m_log_weights(i));
+      }
+      return true;
     }
   }
 
@@ -144,6 +252,28 @@ class TrainingSet {
   const Eigen::VectorXd& widths() const { return m_widths; }
 
  private:
+  /// The data divided by the widths, checked: positive finite widths, one per column, and a
+  /// finite quotient.
+  static Matrix scaled_keys(const Matrix& data, const Eigen::VectorXd& widths, const char* where) {
+    if (widths.size() != data.cols()) {
+      fail(where, "the bandwidth has ", widths.size(), " widths but the data has ", data.cols(),
+           " columns");
+    }
+    for (Eigen::Index j = 0; j < widths.size(); ++j) {
+      if (!(widths(j) > 0) || !std::isfinite(widths(j))) {
+        fail(where, "width ", j, " must be positive and finite, got ", widths(j));
+      }
+    }
+    Matrix keys = scale(data, widths);
+    for (Eigen::Index j = 0; j < keys.cols(); ++j) {
+      if (!keys.col(j).allFinite()) {
+        fail(where, "width ", widths(j), " of column ", j,
+             " is too small for the magnitude of the data: X / h overflows");
+      }
+    }
+    return keys;
+  }
+
   template <class Derived>
   static Matrix scale(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& widths) {
     Matrix scaled(X.rows(), X.cols());
@@ -156,7 +286,7 @@ class TrainingSet {
   Matrix m_data;              // X as given, n x d
   Matrix m_keys;              // X divided column-wise by the widths: what the engine sees
   Vector m_log_weights;       // log(w_i / sum w); -inf for zero weights
-  Eigen::VectorXd m_weights;  // sample weights as given; empty for equal weights
+  Eigen::VectorXd m_weights;  // sample weights, the largest scaled into [1, 2); empty for equal
   Eigen::VectorXd m_widths;   // kernel-scale widths, one per dimension
   bool m_fitted = false;      // fit() has succeeded
 };
