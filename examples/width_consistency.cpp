@@ -16,10 +16,11 @@
 // Writes width_consistency{,_fits}.csv and, with gnuplot, width_consistency.png.
 //
 // Cost: a fit is about 200 SGD steps of 128 points, each against all n points, so a data set costs
-// in proportion to n. n = 250 ... 8000 with 4 data sets per size takes about a minute on two
-// cores; n up to 16000 (the next doubling) takes twice as long.
+// in proportion to n. The default, n = 250 ... 8000 with 3 data sets per size, is about two minutes
+// of CPU time (one thread, Release): about a minute on two idle cores. n up to 16000 (the next
+// doubling) costs twice as much, and a fourth data set a third more.
 //
-// Run: ./build/examples/example_width_consistency [largest n, default 8000] [data sets per n, 4]
+// Run: ./build/examples/example_width_consistency [largest n, default 8000] [data sets per n, 3]
 
 #include <algorithm>
 #include <chrono>
@@ -88,7 +89,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int main(int argc, char** argv) {
   const Eigen::Index largest_n = argc > 1 ? std::stol(argv[1]) : 8000;
-  const int data_sets = argc > 2 ? std::stoi(argv[2]) : 4;
+  const int data_sets = argc > 2 ? std::stoi(argv[2]) : 3;
   const Eigen::Index test_size = 2000;
   const std::vector<Eigen::Index> dimensions = {1, 2, 4};
   std::vector<Eigen::Index> sizes;
