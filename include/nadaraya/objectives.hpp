@@ -21,8 +21,10 @@ namespace nadaraya {
 
 /// \file objectives.hpp
 /// Cross-validation objectives for the kernel widths, each with its exact gradient, computed in
-/// one O(n m d) pass of the engine (`stream`) with an accumulator of this header: no n x n matrix
-/// is ever formed, and a faster engine speeds every objective up.
+/// one O(n m d) pass over the pairs with an accumulator of this header: no n x n matrix is ever
+/// formed. The pass is the blocked, vectorised form of the engine's loop
+/// (detail/pair_blocks.hpp: one rescale and one vectorised exponential per block of keys), or,
+/// with `ObjectiveOptions::blocked = false`, the plain per-pair `stream` it is tested against.
 ///
 /// **Parameters.** The widths are parameterised as h_j = exp(theta_j), so any real theta is a
 /// valid bandwidth and a gradient step changes widths by a factor. `theta` has one entry per input
@@ -600,7 +602,8 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
           term, rows, term.parameters, data.options().per_dimension, queries, padded_keys, n,
           log_weights, excluded, losses.data(), gradients.data());
       stream_blocks<Kernel>(queries, padded_keys, log_weights, excluded.data(),
-                            resolve_threads(data.options().threads, where), accumulator);
+                            pass_threads(resolve_threads(data.options().threads, where), m, n),
+                            accumulator);
     }
   }
   if (!blockable || !data.options().blocked) {

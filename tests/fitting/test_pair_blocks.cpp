@@ -278,7 +278,10 @@ TEMPLATE_TEST_CASE("the blocked pass agrees with the per-pair pass (density and 
 
 TEST_CASE("the blocked pass is bit-identical for any number of threads",
           "[objectives][blocked][threads]") {
-  const Data data = make_data(700, 2, 3);
+  // 1100 x 1280 pairs: three threads' worth (detail::pass_threads), so 1, 2 and 3 all differ.
+  const Data data = make_data(1100, 2, 3);
+  REQUIRE(detail::pass_threads(3, 1100, 1100) == 3);
+  CHECK(detail::pass_threads(8, 128, 1000) == 1);  // an SGD step at n = 1000: one thread
   const Eigen::VectorXd theta = theta_for(0.3, true, 2);
   double reference_value = 0;
   Eigen::VectorXd reference_gradient;
