@@ -16,8 +16,8 @@
 // Writes width_consistency{,_fits}.csv and, with gnuplot, width_consistency.png.
 //
 // Cost: a fit is about 200 SGD steps of 128 points, each against all n points, so a data set costs
-// in proportion to n. The default, n = 250 ... 8000 with 3 data sets per size, is about two minutes
-// of CPU time (one thread, Release): about a minute on two idle cores. n up to 16000 (the next
+// in proportion to n. The default, n = 250 ... 8000 with 3 data sets per size, takes about 80 s of
+// CPU time (one thread, Release): under a minute on two idle cores. n up to 16000 (the next
 // doubling) costs twice as much, and a fourth data set a third more.
 //
 // Run: ./build/examples/example_width_consistency [largest n, default 8000] [data sets per n, 3]
