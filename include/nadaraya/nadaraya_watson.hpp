@@ -84,10 +84,22 @@ class NadarayaWatson {
     Matrix weights(m, n);
     Eigen::Matrix<Scalar, 1, Eigen::Dynamic> log_weights(n);
     std::vector<long double> far_log_weights;
+    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const Vector& key_log_weights = m_training.log_weights();
     for (Eigen::Index q = 0; q < m; ++q) {
+      // log k first, then (log k - its maximum) + log w: added to a large |log k| (a tiny
+      // bandwidth), log w would be rounded away and tied neighbours would lose their weights.
       for (Eigen::Index i = 0; i < n; ++i) {
-        log_weights(i) = detail::pair_log_weight<Kernel>(
-            query_rows.data() + q * d, key_rows.data() + i * d, d, m_training.log_weights()(i));
+        log_weights(i) =
+            key_log_weights(i) == minus_infinity
+                ? minus_infinity
+                : detail::pair_log_weight<Kernel>(query_rows.data() + q * d,
+                                                  key_rows.data() + i * d, d, Scalar(0));
+      }
+      const Scalar largest_log_kernel = log_weights.maxCoeff();
+      if (largest_log_kernel > minus_infinity) {
+        log_weights =
+            (log_weights.array() - largest_log_kernel) + key_log_weights.transpose().array();
       }
       const Scalar max = log_weights.maxCoeff();
       if (max > -std::numeric_limits<Scalar>::infinity()) {

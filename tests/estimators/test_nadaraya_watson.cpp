@@ -324,24 +324,50 @@ TEMPLATE_TEST_CASE("NadarayaWatson: a tiny Gaussian bandwidth gives the nearest 
 }
 
 // Regression: with a tiny bandwidth the log-weight log w_i - r2/2 is dominated by r2/2 ~ 1e16, so
-// log w_i is rounded away before the maximum is taken and tied neighbours lose their sample
-// weights: with h = 1e-8 at distance 1 the weights 1 and 3 become e^0 and e^1. The limit h -> 0
-// is the weighted mean of the tied neighbours, (1 * 0 + 3 * 4) / 4 = 3.
-// Known limitation, kept visible: the engine adds log w_i to log k(r2) before taking the running
-// maximum, so at h = 1e-8 (log k ~ -5e15) the log weights are rounded away. The fix is to keep the
-// maximum over log k alone and multiply by w_i inside the sums, in both engine paths.
+// adding log w_i to it rounds log w_i away and tied neighbours lose their sample weights (with
+// h = 1e-8 at distance 1 the weights 1 and 3 became e^0 and e^1). The engine keeps log k and
+// log w apart (log k is taken relative to its running maximum first). The limit h -> 0 is the
+// weighted mean of the tied neighbours, (1 * 0 + 3 * 4) / 4 = 3.
 TEST_CASE("NadarayaWatson: a tiny bandwidth keeps the sample weights of tied neighbours",
-          "[nadaraya_watson][!mayfail]") {
+          "[nadaraya_watson]") {
   Eigen::MatrixXd X(2, 1), Y(2, 1), Q(3, 1);
   X << 0.0, 0.0;
   Y << 0.0, 4.0;
   Q << 0.0, 1.0, 10.0;
-  NadarayaWatson<nadaraya::Gaussian> nw(Bandwidth::scalar(1e-8));
-  nw.fit(X, Y, Eigen::Vector2d(1.0, 3.0));
-  const Eigen::MatrixXd P = nw.predict(Q);
-  CHECK(P(0, 0) == Approx(3.0).epsilon(1e-12));
-  CHECK(P(1, 0) == Approx(3.0).epsilon(1e-12));
-  CHECK(P(2, 0) == Approx(3.0).epsilon(1e-12));
+  for (const double h : {1e-8, 1e-150}) {
+    INFO("h = " << h);
+    NadarayaWatson<nadaraya::Gaussian> nw(Bandwidth::scalar(h));
+    nw.fit(X, Y, Eigen::Vector2d(1.0, 3.0));
+    const Eigen::MatrixXd P = nw.predict(Q);
+    CHECK(P(0, 0) == Approx(3.0).epsilon(1e-12));
+    CHECK(P(1, 0) == Approx(3.0).epsilon(1e-12));
+    CHECK(P(2, 0) == Approx(3.0).epsilon(1e-12));
+    const Eigen::MatrixXd A = nw.attention_weights(Q);
+    for (Eigen::Index q = 0; q < Q.rows(); ++q) {
+      CHECK(A(q, 0) == Approx(0.25).epsilon(1e-12));
+      CHECK(A(q, 1) == Approx(0.75).epsilon(1e-12));
+    }
+  }
+  // Many keys (several key blocks and, for a single query, key shards), the tied pair first and
+  // last (in different shards).
+  const Eigen::Index n = 20000;
+  Eigen::MatrixXd X_many(n, 1), Y_many(n, 1), Q_one(1, 1);
+  Eigen::VectorXd w_many(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    X_many(i, 0) = 1.0 + static_cast<double>(i);  // farther than the tied pair
+    Y_many(i, 0) = 100.0;
+    w_many(i) = 1.0 + static_cast<double>(i % 7);
+  }
+  X_many(0, 0) = X_many(n - 1, 0) = 0.0;
+  Y_many(0, 0) = 0.0;
+  Y_many(n - 1, 0) = 4.0;
+  w_many(0) = 1.0;
+  w_many(n - 1) = 3.0;
+  Q_one << -0.25;
+  NadarayaWatson<nadaraya::Gaussian> many(Bandwidth::scalar(1e-8));
+  many.fit(X_many, Y_many, w_many);
+  CHECK(many.predict(Q_one)(0, 0) == Approx(3.0).epsilon(1e-12));
+  CHECK(many.predict(X_many.bottomRows(1))(0, 0) == Approx(3.0).epsilon(1e-12));
 }
 
 TEMPLATE_TEST_CASE("NadarayaWatson: a huge bandwidth or the Constant kernel gives the mean",

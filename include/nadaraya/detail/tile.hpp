@@ -96,6 +96,11 @@ class CoreData {
     if (key0 >= last_block) return m_tail_log_weights.data();
     return m_has_weights ? m_log_weight_data + key0 : m_zeros.data();
   }
+  /// For `separate_log_weights`: 0 for keys of positive weight, -inf for zero weights and the
+  /// padding (what the tile adds to log k, so that its row maxima skip those keys).
+  const Scalar* reach_at(Index key0) const {
+    return key0 >= last_block ? m_tail_reach.data() : m_reach.data() + key0;
+  }
   /// Linear weights w_i / max w of the same keys: 0 for zero weights and the padding.
   const Scalar* key_weights_at(Index key0) const {
     if (key0 >= last_block) return m_tail_key_weights.data();
@@ -123,6 +128,8 @@ class CoreData {
   Scalar weight_offset = 0;  // linear weights: log max w, so that the log-sum is offset + log(sum)
   bool use_gemm = false;     // scores by GEMM (product form of r2, or dot products for large d)
   bool linear = false;       // weights k(r2) w_i / max w, no exponential, no maximum
+  /// Log space with unequal sample weights: log k and log w are kept apart (see finish_tile).
+  bool separate_log_weights = false;
   bool leave_one_out = false;
 
  private:
@@ -135,6 +142,8 @@ class CoreData {
   Vector m_zeros, m_ones;     // a block of equal log weights (0) and linear weights (1)
   Vector m_tail_log_weights;  // the last block, padded with -inf
   Vector m_tail_key_weights;  // the last block, padded with 0
+  Vector m_reach;             // separate_log_weights: 0 or -inf per key (see reach_at)
+  Vector m_tail_reach;        // the last block's, padded with -inf
   Matrix m_tail_values;       // the last block, padded with 0
 };
 
@@ -212,6 +221,17 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
     }
   }
 
+  if (m_has_weights && !linear) {
+    separate_log_weights = true;
+    auto reach_of = [](const auto& log_w, Vector& reach) {
+      reach.resize(log_w.size());
+      for (Index i = 0; i < log_w.size(); ++i)
+        reach(i) = log_w(i) == minus_infinity ? minus_infinity : Scalar(0);
+    };
+    reach_of(key_log_weights, m_reach);
+    reach_of(m_tail_log_weights, m_tail_reach);
+  }
+
   const bool large_dimension = d >= ProductForm<Scalar>::min_dimension;
   const bool gemm_wanted = options.form == ScoreForm::product ||
                            (options.form == ScoreForm::automatic && large_dimension);
@@ -258,6 +278,9 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
 /// Per-query running states of all shards: state column s m + q is query q over shard s.
 template <class Scalar>
 struct CoreStates {
+  /// separate_log_weights: the largest log k seen (-inf before any), which `max` is relative to;
+  /// 0 otherwise.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> reference;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> max;  // running maximum log-weight
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> sum;  // sum of exp(l - max)
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>
@@ -359,13 +382,33 @@ inline void accumulate_linear_row(const CoreData<Scalar>& data, Index key0, Inde
   }
 }
 
+/// Sample weights in log space, kept apart from log k (CoreData::separate_log_weights): a row of
+/// log k (its largest `largest`) becomes (log k - reference) + log w, where `reference` is the
+/// largest log k that the query has seen (raised here, the state's `max` moved with it). Adding
+/// log w to log k directly rounds it away once |log k| is large (a tiny bandwidth: log k ~ -5e15
+/// at h = 1e-8), and tied neighbours lose their weights; log k - reference is exact for ties and
+/// small near the top. Returns the row's largest log-weight, relative to the reference.
+template <class Scalar>
+inline Scalar add_log_weights(const CoreData<Scalar>& data, Index key0, Index length, Scalar* row,
+                              Scalar largest, Scalar& reference, Scalar& max) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  if (largest == minus_infinity) return minus_infinity;  // no key of the block reaches the query
+  if (largest > reference) {
+    if (reference > minus_infinity) max += reference - largest;
+    reference = largest;
+  }
+  const Scalar* log_weights = data.log_weights_at(key0);
+  for (Index i = 0; i < length; ++i) row[i] = (row[i] - reference) + log_weights[i];
+  return row_max(row, length);
+}
+
 /// Turns the rows of a tile of `Rows` queries (scores r2 or q.x, or log-weights already when
 /// `log_weights_done`, with `tile_max` their row maxima) into weights, with the leave-one-out
 /// exclusion, and folds them into the queries' states.
 template <class Score, Index Rows, class Scalar>
 inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, Index length,
                         Scalar* rows, Index stride, bool log_weights_done, const Scalar* tile_max,
-                        Scalar* max, Scalar* sum, Scalar* values) {
+                        Scalar* reference, Scalar* max, Scalar* sum, Scalar* values) {
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
   if (data.linear) {
     const Scalar* key_weights = data.key_weights_at(key0);
@@ -383,14 +426,18 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
   for (Index r = 0; r < Rows; ++r) {
     Scalar* row = rows + r * stride;
     if (!log_weights_done) {
-      const Scalar* log_weights = data.log_weights_at(key0);
+      const Scalar* log_weights =
+          data.separate_log_weights ? data.reach_at(key0) : data.log_weights_at(key0);
       for (Index i = 0; i < length; ++i) row[i] = Score::log_weight(row[i], log_weights[i]);
     }
     const Index query = query0 + r;
     const bool own_key_here = data.leave_one_out && query >= key0 && query < key0 + length;
     if (own_key_here) row[query - key0] = minus_infinity;
     // The tile's maximum included the own key: recompute it without (one block per query).
-    const Scalar block_max = !log_weights_done || own_key_here ? row_max(row, length) : tile_max[r];
+    Scalar block_max = !log_weights_done || own_key_here ? row_max(row, length) : tile_max[r];
+    if (data.separate_log_weights) {
+      block_max = add_log_weights(data, key0, length, row, block_max, reference[r], max[r]);
+    }
     offsets[r] = rescale_to_block(data, block_max, max[r], sum[r], values + r * data.k);
   }
   for (Index r = 0; r < Rows; ++r) {
@@ -414,6 +461,7 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
   const bool affine_tile = Score::is_affine && !data.use_gemm && !data.linear;
   const Scalar slope = static_cast<Scalar>(Score::slope);
   Scalar* scores = scratch.scores.data();
+  Scalar* reference = states.reference.data() + state0;
   Scalar* max = states.max.data() + state0;
   Scalar* sum = states.sum.data() + state0;
   for (Index block = block_begin; block < block_end; ++block) {
@@ -450,7 +498,9 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
       if (!data.use_gemm) {
         const Scalar* tile_queries_data = data.queries.data() + (query0 + t) * d;
         const Scalar* panels = scratch.panels.data();
-        const Scalar* log_weights = affine_tile ? data.log_weights_at(key0) : nullptr;
+        const Scalar* log_weights = !affine_tile                ? nullptr
+                                    : data.separate_log_weights ? data.reach_at(key0)
+                                                                : data.log_weights_at(key0);
         if (tile == tile_queries) {
           tile_scores<difference, tile_queries>(tile_queries_data, d, panels, length, tile_rows,
                                                 block_keys, log_weights, slope, tile_max);
@@ -462,10 +512,11 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
       Scalar* tile_values = states.values.data() + (state0 + t) * data.k;
       if (tile == tile_queries) {
         finish_tile<Score, tile_queries>(data, query0 + t, key0, length, tile_rows, block_keys,
-                                         affine_tile, tile_max, max + t, sum + t, tile_values);
+                                         affine_tile, tile_max, reference + t, max + t, sum + t,
+                                         tile_values);
       } else {
         finish_tile<Score, 1>(data, query0 + t, key0, length, tile_rows, block_keys, affine_tile,
-                              tile_max, max + t, sum + t, tile_values);
+                              tile_max, reference + t, max + t, sum + t, tile_values);
       }
       t += tile;
     }
@@ -500,6 +551,7 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
   const Index items = groups * shards;
 
   CoreStates<Scalar> states;
+  states.reference.setConstant(shards * m, data.separate_log_weights ? minus_infinity : Scalar(0));
   states.max.setConstant(shards * m, minus_infinity);
   states.sum.setZero(shards * m);
   states.values.setZero(k, shards * m);
@@ -533,7 +585,7 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
     for (Index q = 0; q < m; ++q) {
       const Scalar sum = states.sum(q);
       if (sum > 0) {
-        log_sum(q) = states.max(q) + std::log(sum);
+        log_sum(q) = states.reference(q) + (states.max(q) + std::log(sum));
         for (Index c = 0; c < k; ++c) mean(q, c) = states.values(c, q) / sum;
       } else {  // no key reaches the query
         log_sum(q) = minus_infinity;
@@ -542,15 +594,24 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
     }
     return;
   }
-  // Merge the shards of each query in shard order (the exact log-sum-exp merge), then finish.
+  // Merge the shards of each query in shard order (the exact log-sum-exp merge), then finish;
+  // their maxima are first taken relative to the largest of their references.
   for (Index q = 0; q < m; ++q) {
-    SoftmaxAccumulator<Scalar> state(states.max(q), states.sum(q), states.values.col(q));
-    for (Index shard = 1; shard < shards; ++shard) {
+    Scalar reference = minus_infinity;
+    for (Index shard = 0; shard < shards; ++shard) {
       const Index column = shard * m + q;
-      state.merge(SoftmaxAccumulator<Scalar>(states.max(column), states.sum(column),
-                                             states.values.col(column)));
+      if (states.sum(column) > 0) reference = std::max(reference, states.reference(column));
     }
-    log_sum(q) = state.log_sum();
+    if (reference == minus_infinity) reference = 0;  // no shard reaches the query
+    SoftmaxAccumulator<Scalar> state(k);
+    for (Index shard = 0; shard < shards; ++shard) {
+      const Index column = shard * m + q;
+      if (!(states.sum(column) > 0)) continue;
+      state.merge(
+          SoftmaxAccumulator<Scalar>(states.max(column) + (states.reference(column) - reference),
+                                     states.sum(column), states.values.col(column)));
+    }
+    log_sum(q) = reference + state.log_sum();
     // No value columns (densities): an m x 0 matrix has no rows to address.
     if (mean.cols() > 0) mean.row(q) = state.mean().transpose();
   }
