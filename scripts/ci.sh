@@ -31,8 +31,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 
-# asan, tsan, tidy and fuzz run on request (e.g. NADARAYA_CI_STAGES="asan tsan tidy fuzz").
-stages="${NADARAYA_CI_STAGES:-format gcc}"
+stages="${NADARAYA_CI_STAGES:-format gcc asan tsan tidy fuzz}"
 build="${NADARAYA_CI_BUILD:-build/ci}"
 jobs="${NADARAYA_CI_JOBS:-2}"
 fuzz_seconds="${NADARAYA_FUZZ_SECONDS:-60}"

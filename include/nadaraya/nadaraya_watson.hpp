@@ -123,11 +123,10 @@ class NadarayaWatson {
       weights.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (m_options.unreached == Unreached::nearest_neighbour) {
         weights.row(q).setZero();
-        double total = 0;
         const auto nearest = m_training.nearest_keys(queries.row(q), -1);
-        for (Eigen::Index i : nearest) total += m_training.sample_weight(i);
-        for (Eigen::Index i : nearest)
-          weights(q, i) = static_cast<Scalar>(m_training.sample_weight(i) / total);
+        const std::vector<double> shares = m_training.nearest_shares(nearest);
+        for (std::size_t j = 0; j < nearest.size(); ++j)
+          weights(q, nearest[j]) = static_cast<Scalar>(shares[j]);
       }
     }
     return weights;
@@ -154,8 +153,8 @@ class NadarayaWatson {
   /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
-                                      "NadarayaWatson::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
+                                      bandwidth, "NadarayaWatson::set_bandwidth");
     }
     m_bandwidth = bandwidth;
   }

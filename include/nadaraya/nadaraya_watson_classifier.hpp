@@ -126,8 +126,8 @@ class NadarayaWatsonClassifier {
   /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
-                                      "NadarayaWatsonClassifier::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
+                                      bandwidth, "NadarayaWatsonClassifier::set_bandwidth");
     }
     m_bandwidth = bandwidth;
   }

@@ -110,8 +110,8 @@ class ParzenDensity {
   /// A bandwidth that cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.weights(), bandwidth,
-                                      "ParzenDensity::set_bandwidth");
+      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
+                                      bandwidth, "ParzenDensity::set_bandwidth");
       update_normaliser();
     }
     m_bandwidth = bandwidth;

@@ -1095,6 +1095,34 @@ TEMPLATE_TEST_CASE("stress: sample weights near the ends of the double range", "
     CHECK(nadaraya_test::close<Scalar>(kde.bandwidth()(0), kde_reference.bandwidth()(0)));
     CHECK(nadaraya_test::close<Scalar>(kde.log_density(Q)(0), kde_reference.log_density(Q)(0)));
   }
+  SECTION("a weight 1e-330 of the largest still counts, after set_bandwidth too") {
+    // Scaled so that the largest is near 1, this weight underflows to 0: its log comes from the
+    // weight as given, and a refit starts again from the weights as given.
+    Eigen::VectorXd lopsided(3);
+    lopsided << std::numeric_limits<double>::denorm_min(), 1e10, 1e10;
+    for (const bool refit : {false, true}) {
+      INFO("set_bandwidth first: " << refit);
+      NadarayaWatson<Epanechnikov, Scalar> nw(Bandwidth::scalar(0.5));
+      nw.fit(X, Y, lopsided);
+      ParzenDensity<Epanechnikov, Scalar> kde(Bandwidth::scalar(0.5));
+      kde.fit(X, lopsided);
+      if (refit) {
+        nw.set_bandwidth(Bandwidth::scalar(0.25));
+        kde.set_bandwidth(Bandwidth::scalar(0.25));
+      }
+      // Query 0 reaches sample 0 alone: its value, and a finite (tiny) log density.
+      MatrixOf<Scalar> Q0(1, 1);
+      Q0 << Scalar(0);
+      CHECK(nw.predict(Q0)(0, 0) == Scalar(10));
+      const double expected_log_share =
+          std::log(std::numeric_limits<double>::denorm_min()) - std::log(2e10);  // log(w_0 / sum w)
+      const Scalar log_p = kde.log_density(Q0)(0);
+      CHECK(std::isfinite(log_p));
+      CHECK(nadaraya_test::close<Scalar>(log_p, expected_log_share +
+                                                    kernel_traits<Epanechnikov>::log_normaliser(1) -
+                                                    std::log(refit ? 0.25 : 0.5)));
+    }
+  }
   SECTION("leave-one-out next to a dominant weight uses the others") {
     Eigen::VectorXd dominant(3);
     dominant << 1.0, 1e-20, 1e-20;

@@ -3,6 +3,7 @@
 // IWYU pragma: private, include <nadaraya/nadaraya.hpp>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -42,8 +43,9 @@ class TrainingSet {
     // into [1, 2) (exact, unlike a division), they cannot overflow when summed (weights of 1e308
     // act as their ratios), and the rules see the same ratios.
     Eigen::VectorXd relative_weights = weights;
+    int exponent = 0;
     if (weights.size() != 0) {
-      const int exponent = std::ilogb(weights.maxCoeff());
+      exponent = std::ilogb(weights.maxCoeff());
       for (Eigen::Index i = 0; i < weights.size(); ++i)
         relative_weights(i) = std::ldexp(weights(i), -exponent);
     }
@@ -55,11 +57,16 @@ class TrainingSet {
     for (Eigen::Index i = 0; i < data.rows(); ++i) {
       const double w = relative_weights.size() == 0 ? 1.0 : relative_weights(i);
       // log w - log total, not log(w / total): w / total may underflow where the log does not.
-      log_weights(i) = static_cast<Scalar>(std::log(w) - std::log(total));  // -inf for w = 0
+      // A weight 1e-330 of the largest underflows when scaled: its log comes from the original.
+      const double log_w = w > 0 || weights.size() == 0 || !(weights(i) > 0)
+                               ? std::log(w)
+                               : std::log(weights(i)) - exponent * 0.693147180559945309417232121458;
+      log_weights(i) = static_cast<Scalar>(log_w - std::log(total));  // -inf for a zero weight
     }
     // Every check has passed: commit.
     m_data = std::move(data);
     m_weights = relative_weights;
+    m_given_weights = weights;
     m_log_weights = std::move(log_weights);
     m_widths = std::move(widths);
     m_keys = std::move(keys);
@@ -75,20 +82,25 @@ class TrainingSet {
   }
 
   /// log(sum_{j != i} w_j / sum_j w_j) for each i: the share of the mass that leave-one-out
-  /// keeps. Summed directly (prefix and suffix sums), not as 1 - w_i / sum: next to a dominant
-  /// weight that difference rounds to 0 although the others weigh 1e-20 of it. -inf for a
-  /// single point.
+  /// keeps. Summed directly (prefix and suffix log-sums of the log weights), not as
+  /// 1 - w_i / sum: next to a dominant weight that difference rounds to 0 although the others
+  /// weigh 1e-20 of it (or 1e-330, below any double). -inf for a single point.
   Vector log_others_share() const {
     const Eigen::Index n = m_data.rows();
+    auto log_add = [](double a, double b) {
+      const double high = std::max(a, b), low = std::min(a, b);
+      if (low == -std::numeric_limits<double>::infinity()) return high;
+      return high + std::log1p(std::exp(low - high));
+    };
     Eigen::VectorXd prefix(n + 1), suffix(n + 1);
-    prefix(0) = 0;
-    suffix(n) = 0;
-    for (Eigen::Index i = 0; i < n; ++i) prefix(i + 1) = prefix(i) + sample_weight(i);
-    for (Eigen::Index i = n; i > 0; --i) suffix(i - 1) = suffix(i) + sample_weight(i - 1);
+    prefix(0) = suffix(n) = -std::numeric_limits<double>::infinity();
+    for (Eigen::Index i = 0; i < n; ++i)
+      prefix(i + 1) = log_add(prefix(i), static_cast<double>(m_log_weights(i)));
+    for (Eigen::Index i = n; i > 0; --i)
+      suffix(i - 1) = log_add(suffix(i), static_cast<double>(m_log_weights(i - 1)));
     Vector share(n);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      share(i) = static_cast<Scalar>(std::log(prefix(i) + suffix(i + 1)) - std::log(prefix(n)));
-    }
+    for (Eigen::Index i = 0; i < n; ++i)
+      share(i) = static_cast<Scalar>(log_add(prefix(i), suffix(i + 1)) - prefix(n));
     return share;
   }
 
@@ -150,13 +162,11 @@ class TrainingSet {
       if (rule != Unreached::nearest_neighbour) continue;
       const std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), excluded);
       if (nearest.empty()) continue;  // no other key at all: stays NaN
-      double total = 0;
+      const std::vector<double> shares = nearest_shares(nearest);
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(values.cols());
-      for (Eigen::Index i : nearest) {
-        total += sample_weight(i);
-        sum += sample_weight(i) * values.row(i).template cast<double>();
-      }
-      mean->row(q) = (sum / total).template cast<Scalar>();
+      for (std::size_t j = 0; j < nearest.size(); ++j)
+        sum += shares[j] * values.row(nearest[j]).template cast<double>();
+      mean->row(q) = sum.template cast<Scalar>();
     }
   }
 
@@ -223,6 +233,26 @@ class TrainingSet {
     }
   }
 
+  /// The shares of the weight of keys `nearest` (positive, summing to 1): from the sample
+  /// weights (exact ratios), or from the log weights where a scaled weight has underflowed
+  /// (1e-330 of the largest).
+  std::vector<double> nearest_shares(const std::vector<Eigen::Index>& nearest) const {
+    std::vector<double> shares;
+    bool underflow = false;
+    for (Eigen::Index i : nearest) underflow = underflow || !(sample_weight(i) > 0);
+    double largest = -std::numeric_limits<double>::infinity();
+    for (Eigen::Index i : nearest)
+      largest = std::max(largest, static_cast<double>(m_log_weights(i)));
+    double total = 0;
+    for (Eigen::Index i : nearest) {
+      shares.push_back(underflow ? std::exp(static_cast<double>(m_log_weights(i)) - largest)
+                                 : sample_weight(i));
+      total += shares.back();
+    }
+    for (double& share : shares) share /= total;
+    return shares;
+  }
+
   /// Keys of positive weight at the smallest scaled squared distance from `query` (all ties),
   /// skipping key `excluded` (-1: none).
   template <class Row>
@@ -249,6 +279,8 @@ class TrainingSet {
   const Matrix& keys() const { return m_keys; }
   const Vector& log_weights() const { return m_log_weights; }
   const Eigen::VectorXd& weights() const { return m_weights; }
+  /// The weights as given to fit() (a refit starts from these: scaled, the smallest may be 0).
+  const Eigen::VectorXd& given_weights() const { return m_given_weights; }
   const Eigen::VectorXd& widths() const { return m_widths; }
 
  private:
@@ -287,8 +319,9 @@ class TrainingSet {
   Matrix m_keys;              // X divided column-wise by the widths: what the engine sees
   Vector m_log_weights;       // log(w_i / sum w); -inf for zero weights
   Eigen::VectorXd m_weights;  // sample weights, the largest scaled into [1, 2); empty for equal
-  Eigen::VectorXd m_widths;   // kernel-scale widths, one per dimension
-  bool m_fitted = false;      // fit() has succeeded
+  Eigen::VectorXd m_given_weights;  // sample weights as given; empty for equal weights
+  Eigen::VectorXd m_widths;         // kernel-scale widths, one per dimension
+  bool m_fitted = false;            // fit() has succeeded
 };
 
 }  // namespace detail
