@@ -194,7 +194,8 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
                                            ? Vector(key_log_weights.segment(last_block, tail_keys))
                                            : Vector::Zero(tail_keys);
   m_tail_values.setZero(tail, k);
-  m_tail_values.topRows(tail_keys) = m_values.middleRows(last_block, tail_keys);
+  // No value columns (densities): the caller's n x 0 matrix may have no data to offset into.
+  if (k > 0) m_tail_values.topRows(tail_keys) = m_values.middleRows(last_block, tail_keys);
 
   // Linear weights: w_i / max w must stay far from underflow once multiplied by a profile value
   // (down to (eps / 2)^3 for the triweight near its edge), so that no weight that the log-space
