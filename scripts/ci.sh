@@ -23,7 +23,7 @@
 # Environment (all optional):
 #   NADARAYA_CI_STAGES    stages to run, in the order above (default: all of them)
 #   NADARAYA_CI_BUILD     build root (default: build/ci); one subdirectory per flavour
-#   NADARAYA_CI_JOBS      parallel jobs for builds and clang-tidy (default: 2)
+#   NADARAYA_CI_JOBS      parallel jobs for builds and clang-tidy (default: nproc)
 #   NADARAYA_FUZZ_SECONDS seconds per fuzz target (default: 60)
 #   CXX_GCC, CXX_CLANG, CLANG_FORMAT, CLANG_TIDY          tool overrides (g++, clang++, ...)
 set -euo pipefail
@@ -33,7 +33,7 @@ root="$(pwd)"
 
 stages="${NADARAYA_CI_STAGES:-format gcc asan tsan tidy fuzz}"
 build="${NADARAYA_CI_BUILD:-build/ci}"
-jobs="${NADARAYA_CI_JOBS:-2}"
+jobs="${NADARAYA_CI_JOBS:-$(nproc)}"
 fuzz_seconds="${NADARAYA_FUZZ_SECONDS:-60}"
 cxx_gcc="${CXX_GCC:-g++}"
 cxx_clang="${CXX_CLANG:-clang++}"

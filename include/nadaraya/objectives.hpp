@@ -562,7 +562,7 @@ template <class Kernel, class Scalar, class Term>
 double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd& theta,
                        const std::vector<Eigen::Index>& rows, const Term& term,
                        Eigen::VectorXd* gradient, const char* where) {
-  static_assert(sizeof(require_differentiable<Kernel>) > 0, "instantiates the check");
+  static_assert(require_differentiable<Kernel>::value, "instantiates the check");
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   const Eigen::VectorXd widths = data.widths(theta, where);
   const Eigen::Index n = data.samples(), d = data.dimensions(), p = data.parameters();
@@ -694,7 +694,7 @@ class SquaredErrorObjective
     : public detail::ObjectiveBase<SquaredErrorObjective<Kernel, Scalar_>, Scalar_> {
   using Base = detail::ObjectiveBase<SquaredErrorObjective<Kernel, Scalar_>, Scalar_>;
   friend Base;
-  static_assert(sizeof(detail::require_differentiable<Kernel>) > 0, "instantiates the check");
+  static_assert(detail::require_differentiable<Kernel>::value, "instantiates the check");
 
  public:
   using Scalar = Scalar_;
@@ -822,7 +822,7 @@ class LikelihoodObjective
     : public detail::ObjectiveBase<LikelihoodObjective<Kernel, Scalar_>, Scalar_> {
   using Base = detail::ObjectiveBase<LikelihoodObjective<Kernel, Scalar_>, Scalar_>;
   friend Base;
-  static_assert(sizeof(detail::require_differentiable<Kernel>) > 0, "instantiates the check");
+  static_assert(detail::require_differentiable<Kernel>::value, "instantiates the check");
   static_assert(
       kernel_traits<Kernel>::is_normalisable,
       "likelihood cross-validation needs a kernel whose profile integrates (not Constant)");
@@ -1021,7 +1021,7 @@ template <class Kernel, class Scalar_ = double>
 class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, Scalar_>, Scalar_> {
   using Base = detail::ObjectiveBase<LogLossObjective<Kernel, Scalar_>, Scalar_>;
   friend Base;
-  static_assert(sizeof(detail::require_differentiable<Kernel>) > 0, "instantiates the check");
+  static_assert(detail::require_differentiable<Kernel>::value, "instantiates the check");
 
  public:
   using Scalar = Scalar_;

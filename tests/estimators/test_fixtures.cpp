@@ -209,7 +209,7 @@ TEST_CASE("fixtures: statsmodels KernelReg cv_ls, the objective at its bandwidth
   // The bandwidth search itself is for the later fitting feature; here the objective at
   // statsmodels' answer and at the refined minimiser must match, and the refined bandwidth must be
   // a local minimum of our objective along each axis.
-  for (const int d : {1, 2}) {
+  for (const Eigen::Index d : {1, 2}) {
     const std::string base = "statsmodels_kreg_cvls_d" + std::to_string(d);
     INFO(base);
     const Eigen::MatrixXd X = load(base + "_X.csv");

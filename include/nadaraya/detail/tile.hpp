@@ -52,7 +52,7 @@ struct CoreShape {
   /// Blocks are halved until their packed keys take at most this much (64 KiB: with the scores
   /// and the values they stay in the 512 KiB L2 while the 8 tiles of an item read them; at
   /// d = 256 a block of 256 keys took all of L2 and ran 4x slower per dimension than d = 128).
-  static constexpr Index max_panel_bytes = 64 * 1024;
+  static constexpr Index max_panel_bytes = Index{64} * 1024;
   static constexpr Index tile_queries = 4;                  ///< queries per register tile
   static constexpr Index group_queries = gemm_max_queries;  ///< queries per item (32)
   static constexpr Index shard_min_blocks =
