@@ -3,22 +3,28 @@
 # after installing the Debian packages it needs):
 #
 #   format  clang-format (the committed .clang-format) reports nothing on any C++ file in the tree
-#   gcc     optimised g++ build of everything (tests, examples, benchmarks) with -Werror on our own
-#           targets, and the whole ctest suite (unit tests and the three packaging tests)
+#   gcc     optimised g++ build of the tests and examples with -Werror on our own targets, and
+#           the whole ctest suite (unit tests, examples and the three packaging tests)
 #   asan    clang++ build of the tests with AddressSanitizer + UndefinedBehaviorSanitizer
-#           (-fno-sanitize-recover=all) and -Werror, asserts kept (-O1, no NDEBUG); unit tests
-#   tsan    clang++ ThreadSanitizer build of the test executables that hold [threads]-tagged
-#           tests, running those tests on 2 threads. libomp is not built with TSan, so OpenMP's
-#           own synchronisation is invisible to it: Archer (libarcher.so from libomp-*-dev, which
-#           libomp loads automatically for TSan programs) reports it to TSan, and
-#           ignore_noninstrumented_modules=1 silences accesses made inside libomp itself.
+#           (-fno-sanitize-recover=all) and -Werror, asserts kept (no NDEBUG); unit tests.
+#           Unoptimised (-O0): at -O1 the sanitizers' instrumentation made the optimiser take five
+#           times as long on the Eigen-heavy test files (12 of this stage's 15 minutes on 2 cores);
+#           the two sweeps that take minutes unoptimised check a sample of their cases
+#           (NADARAYA_TEST_SHORT, tests/support/short_run.hpp)
+#   tsan    clang++ ThreadSanitizer build (-O0) of the test executables that hold [threads]-tagged
+#           tests (all in tests/threads/, so one executable), running those tests on 2 threads.
+#           libomp is not built with TSan, so OpenMP's own synchronisation is invisible to it:
+#           Archer (libarcher.so from libomp-*-dev, which libomp loads automatically for TSan
+#           programs) reports it to TSan, and ignore_noninstrumented_modules=1 silences accesses
+#           made inside libomp itself.
 #   tidy    clang-tidy (the committed .clang-tidy), through the asan and fuzz builds'
 #           compile_commands.json: every check, the path-sensitive clang-analyzer-* included, on
 #           scripts/tidy/instantiate.cpp (every public entry point, each kernel, float and
 #           double); every check but clang-analyzer-* (minutes per Eigen-heavy file) on each test
 #           and fuzz source
-#   fuzz    the libFuzzer targets (fuzz/), each for NADARAYA_FUZZ_SECONDS seconds, starting from
-#           the committed corpus fuzz/corpus/<target>/ (new inputs go to the build tree only)
+#   fuzz    the libFuzzer targets (fuzz/, -O1: executions per second matter here), each for
+#           NADARAYA_FUZZ_SECONDS seconds, NADARAYA_CI_JOBS of them at a time, starting from the
+#           committed corpus fuzz/corpus/<target>/ (new inputs go to the build tree only)
 #
 # Environment (all optional):
 #   NADARAYA_CI_STAGES    stages to run, in the order above (default: all of them)
@@ -40,10 +46,13 @@ cxx_clang="${CXX_CLANG:-clang++}"
 clang_format="${CLANG_FORMAT:-clang-format}"
 clang_tidy="${CLANG_TIDY:-clang-tidy}"
 
-# Sanitizer builds: assertions on (no NDEBUG), optimised enough to run the suite quickly.
-sanitizer_build_type=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g")
+# Sanitizer builds: assertions on (no NDEBUG); line tables come with the sanitizer flags. The tests
+# unoptimised (quick to build, and short runs of the longest sweeps); the fuzzers at -O1.
+sanitizer_build_type=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0")
+fuzz_build_type=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1")
 # Only what the sanitizer flavours run: no examples, benchmarks or install rules.
-tests_only=(-DNADARAYA_BUILD_EXAMPLES=OFF -DNADARAYA_BUILD_BENCHMARKS=OFF -DNADARAYA_INSTALL=OFF)
+tests_only=(-DNADARAYA_BUILD_EXAMPLES=OFF -DNADARAYA_BUILD_BENCHMARKS=OFF -DNADARAYA_INSTALL=OFF
+  -DNADARAYA_TEST_SHORT=ON)
 
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -82,7 +91,7 @@ configure_asan() {
 }
 
 configure_fuzz() {
-  CXX="${cxx_clang}" cmake -S . -B "${build}/fuzz" "${sanitizer_build_type[@]}" \
+  CXX="${cxx_clang}" cmake -S . -B "${build}/fuzz" "${fuzz_build_type[@]}" \
     -DNADARAYA_BUILD_TESTS=OFF -DNADARAYA_BUILD_EXAMPLES=OFF -DNADARAYA_BUILD_BENCHMARKS=OFF \
     -DNADARAYA_INSTALL=OFF -DNADARAYA_BUILD_FUZZERS=ON -DNADARAYA_WERROR=ON \
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
@@ -152,16 +161,43 @@ stage_fuzz() {
   log "fuzz: libFuzzer + ASan + UBSan, ${fuzz_seconds} s per target from fuzz/corpus/"
   configure_fuzz
   cmake --build "${dir}" -j "${jobs}" --target "${targets[@]}"
+  mkdir -p "${dir}/artifacts" "${dir}/logs"
+  # Up to ${jobs} targets at once, each one process and one thread of libFuzzer (the library runs
+  # serially unless an input asks for threads); each target's log is printed when it ends. New
+  # inputs land in the scratch corpus, crashes in artifacts/.
+  local -A running=()
+  local failed=() pid status
+  finish_one() {  # $1 = pid, $2 = its exit status
+    local name="${running[$1]}"
+    unset "running[$1]"
+    echo "+ ${name} (exit $2):" >&2
+    cat "${dir}/logs/${name}.log" >&2
+    (($2 == 0)) || failed+=("${name}")
+  }
   for target in "${targets[@]}"; do
+    while ((${#running[@]} >= jobs)); do
+      status=0
+      wait -n -p pid "${!running[@]}" || status=$?
+      finish_one "${pid}" "${status}"
+    done
     local corpus="fuzz/corpus/${target#fuzz_}" scratch="${dir}/corpus/${target#fuzz_}"
-    mkdir -p "${scratch}" "${dir}/artifacts"
+    mkdir -p "${scratch}"
     echo "+ ${target}: $(find "${corpus}" -type f | wc -l) committed inputs" >&2
-    # One process, one thread of libFuzzer; the library itself runs serially unless an input
-    # asks for threads. New inputs land in the scratch corpus, crashes in artifacts/.
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive "${dir}/fuzz/${target}" \
       -max_total_time="${fuzz_seconds}" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="${dir}/artifacts/${target}-" "${scratch}" "${corpus}"
+      -artifact_prefix="${dir}/artifacts/${target}-" "${scratch}" "${corpus}" \
+      >"${dir}/logs/${target}.log" 2>&1 &
+    running[$!]="${target}"
   done
+  for pid in "${!running[@]}"; do
+    status=0
+    wait "${pid}" || status=$?
+    finish_one "${pid}" "${status}"
+  done
+  if ((${#failed[@]} > 0)); then
+    echo "fuzz: ${failed[*]} failed (inputs in ${dir}/artifacts/)" >&2
+    return 1
+  fi
 }
 
 # CPU seconds (user + system) of this shell's finished children: what a stage cost, whatever

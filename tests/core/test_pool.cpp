@@ -134,21 +134,6 @@ TEST_CASE("accumulator skips zero weights and survives huge log-weight gaps", "[
   CHECK(state.log_sum() == 1e300);
 }
 
-TEST_CASE("pool gives bit-identical results for any number of threads", "[pool][threads]") {
-  const Eigen::MatrixXd keys = nadaraya_test::normal_matrix(300, 3, 80);
-  const Eigen::MatrixXd queries = nadaraya_test::normal_matrix(97, 3, 81);
-  const Eigen::MatrixXd values = nadaraya_test::normal_matrix(300, 2, 82);
-  PoolOptions one, two, automatic;
-  one.threads = 1;
-  two.threads = 2;
-  const PoolResult<double> a = pool<Gaussian>(queries, keys, values, Eigen::VectorXd(), one);
-  const PoolResult<double> b = pool<Gaussian>(queries, keys, values, Eigen::VectorXd(), two);
-  const PoolResult<double> c = pool<Gaussian>(queries, keys, values, Eigen::VectorXd(), automatic);
-  CHECK(a.log_sum == b.log_sum);
-  CHECK(a.mean == b.mean);
-  CHECK(a.mean == c.mean);
-}
-
 TEST_CASE("pool refuses malformed arguments", "[pool][errors]") {
   const Eigen::MatrixXd keys = Eigen::MatrixXd::Ones(4, 2), values = Eigen::MatrixXd::Ones(4, 1);
   const Eigen::VectorXd none;

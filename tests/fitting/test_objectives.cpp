@@ -500,28 +500,6 @@ TEST_CASE("mini-batch estimates average to the full objective", "[objectives][ba
   CHECK(std::isfinite(single));
 }
 
-TEST_CASE("objectives are bit-identical for any number of threads", "[objectives][threads]") {
-  const Problem problem = make_problem(90, 2, 91);
-  const Eigen::VectorXd theta = log_widths({0.5, 0.8});
-  Eigen::VectorXd reference_gradient;
-  double reference_value = 0;
-  for (int threads : {1, 2, 3}) {
-    ObjectiveOptions options;
-    options.threads = threads;
-    Eigen::VectorXd gradient;
-    const double value =
-        LogLossObjective<Gaussian>(problem.X, problem.labels, Eigen::VectorXd(), options)
-            .value_and_gradient(theta, gradient);
-    if (threads == 1) {
-      reference_value = value;
-      reference_gradient = gradient;
-    }
-    INFO("threads " << threads);
-    CHECK(value == reference_value);
-    CHECK(gradient == reference_gradient);
-  }
-}
-
 TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator merges disjoint key sets exactly",
                    "[objectives][merge]", float, double) {
   using Scalar = TestType;

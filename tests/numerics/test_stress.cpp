@@ -1,19 +1,18 @@
 // Numerical stress suite: the estimators at the edges of floating point. Bandwidths from 1e-12 to
 // 1e12 times the data's spread, data far from the origin, degenerate shapes (duplicates, identical
 // points, n = 1, d >> n, scales 1e-6 and 1e6 side by side), outputs near the largest finite value,
-// leave-one-out without neighbours, extreme sample weights, failed calls, determinism across calls
-// and thread counts, and seeded property tests (convex attention weights, predictions within the
-// outputs' range, probabilities that are distributions, densities integrating to one, invariance
-// under row permutations). Every test asserts values; tolerances are stated where they are used.
-// One translation unit on purpose: every test instantiates the same estimators for nine kernels
-// in float and double, which is most of the compile time.
+// leave-one-out without neighbours, extreme sample weights, failed calls, and seeded property
+// tests (convex attention weights, predictions within the outputs' range, probabilities that are
+// distributions, densities integrating to one, invariance under row permutations). Every test
+// asserts values; tolerances are stated where they are used. One translation unit on purpose:
+// every test instantiates the same estimators for nine kernels in float and double, which is most
+// of the compile time.
 
 #include <catch2/catch.hpp>
 
 #include <Eigen/Core>
 #include <algorithm>  // std::sort, std::shuffle, std::min, std::max
 #include <cmath>
-#include <cstring>  // std::memcmp: bit-for-bit comparisons
 #include <limits>
 #include <numeric>  // std::iota
 #include <random>
@@ -144,16 +143,6 @@ inline Eigen::VectorXd sample_weights(Eigen::Index n, unsigned seed) {
   Eigen::VectorXd w = nadaraya_test::uniform_vector(n, 0.2, 2.0, seed);
   if (n > 2) w(1) = 0.0;
   return w;
-}
-
-/// True when a and b hold the same bits (NaNs included): the determinism contract.
-template <class A, class B>
-bool bit_identical(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b) {
-  using Scalar = typename A::Scalar;
-  if (a.rows() != b.rows() || a.cols() != b.cols()) return false;
-  const MatrixOf<Scalar> left = a, right = b;
-  return std::memcmp(left.data(), right.data(),
-                     static_cast<std::size_t>(left.size()) * sizeof(Scalar)) == 0;
 }
 
 /// Rows of M in the order `order`.
@@ -1180,92 +1169,7 @@ TEMPLATE_TEST_CASE("stress: a refit that throws leaves the estimator as it was",
   CHECK(nw.predict(Q)(0, 0) == before(0, 0));
 }
 
-// =============================================================================================
-// Determinism
-// =============================================================================================
-
-TEMPLATE_TEST_CASE("stress: results are bit-identical across calls and thread counts",
-                   "[stress][determinism][threads]", float, double) {
-  using Scalar = TestType;
-  const Eigen::Index n = 157, m = 101, d = 3;  // odd sizes: uneven static schedules
-  const MatrixOf<Scalar> X = nadaraya_test::normal_matrix<Scalar>(n, d, 1001);
-  const MatrixOf<Scalar> Y = nadaraya_test::normal_matrix<Scalar>(n, 2, 1002);
-  MatrixOf<Scalar> Q = nadaraya_test::normal_matrix<Scalar>(m, d, 1003);
-  Q.row(7).setConstant(Scalar(40));  // unreached by compact kernels
-  const Eigen::VectorXd weights = sample_weights(n, 1004);
-  Eigen::VectorXi labels(n);
-  for (Eigen::Index i = 0; i < n; ++i) labels(i) = static_cast<int>(i % 3) - 1;
-
-  auto check_kernel = [&](auto kernel) {
-    using Kernel = decltype(kernel);
-    INFO("kernel " << kernel_traits<Kernel>::name());
-    std::vector<MatrixOf<Scalar>> predictions, loo, attention, proba, proba_loo;
-    std::vector<VectorOf<Scalar>> log_p, log_p_loo;
-    for (int threads : {1, 2, 0, 2, 1}) {
-      INFO("threads " << threads);
-      Options options;
-      options.threads = threads;
-      options.unreached = Unreached::nearest_neighbour;
-      NadarayaWatson<Kernel, Scalar> nw(Bandwidth::scalar(0.6), options);
-      nw.fit(X, Y, weights);
-      predictions.push_back(nw.predict(Q));
-      loo.push_back(nw.predict_leave_one_out());
-      attention.push_back(nw.attention_weights(Q));
-      NadarayaWatsonClassifier<Kernel, Scalar> classifier(Bandwidth::scalar(0.6), options);
-      classifier.fit(X, labels, weights);
-      proba.push_back(classifier.predict_proba(Q));
-      proba_loo.push_back(classifier.predict_proba_leave_one_out());
-      if constexpr (kernel_traits<Kernel>::is_normalisable) {
-        ParzenDensity<Kernel, Scalar> kde(Bandwidth::silverman(), options);
-        kde.fit(X, weights);
-        log_p.push_back(kde.log_density(Q));
-        log_p_loo.push_back(kde.leave_one_out_log_density());
-      }
-    }
-    for (std::size_t k = 1; k < predictions.size(); ++k) {
-      INFO("run " << k << " against run 0");
-      CHECK(bit_identical(predictions[k], predictions[0]));
-      CHECK(bit_identical(loo[k], loo[0]));
-      CHECK(bit_identical(attention[k], attention[0]));
-      CHECK(bit_identical(proba[k], proba[0]));
-      CHECK(bit_identical(proba_loo[k], proba_loo[0]));
-      if (!log_p.empty()) {
-        CHECK(bit_identical(log_p[k], log_p[0]));
-        CHECK(bit_identical(log_p_loo[k], log_p_loo[0]));
-      }
-    }
-  };
-  check_kernel(Gaussian{});
-  check_kernel(Epanechnikov{});
-  check_kernel(Laplacian{});
-}
-
-TEST_CASE("stress: concurrent const calls on one estimator agree",
-          "[stress][determinism][threads]") {
-  // The documented guarantee: const member functions may be called from several threads at once.
-  const Eigen::MatrixXd X = nadaraya_test::normal_matrix(120, 2, 1101);
-  const Eigen::MatrixXd Y = nadaraya_test::normal_matrix(120, 1, 1102);
-  const Eigen::MatrixXd Q = nadaraya_test::normal_matrix(60, 2, 1103);
-  NadarayaWatson<Gaussian> nw(Bandwidth::scalar(0.5), Options{Unreached::nan, 1});
-  nw.fit(X, Y);
-  ParzenDensity<Epanechnikov> kde(Bandwidth::scalar(0.5), Options{Unreached::nan, 1});
-  kde.fit(X);
-  const Eigen::MatrixXd expected = nw.predict(Q);
-  const Eigen::VectorXd expected_log_p = kde.log_density(Q);
-  std::vector<Eigen::MatrixXd> predicted(4);
-  std::vector<Eigen::VectorXd> log_p(4);
-#if defined(_OPENMP)
-#pragma omp parallel for num_threads(2) schedule(static)
-#endif
-  for (int k = 0; k < 4; ++k) {
-    predicted[static_cast<std::size_t>(k)] = nw.predict(Q);
-    log_p[static_cast<std::size_t>(k)] = kde.log_density(Q);
-  }
-  for (std::size_t k = 0; k < 4; ++k) {
-    CHECK(bit_identical(predicted[k], expected));
-    CHECK(bit_identical(log_p[k], expected_log_p));
-  }
-}
+// Determinism across calls and thread counts: tests/threads/test_thread_invariance.cpp.
 
 // =============================================================================================
 // Seeded property tests
