@@ -20,11 +20,13 @@ namespace detail {
 ///
 /// Per query and block of B keys (B a power of two up to 256), the driver computes the squared
 /// scaled distances and the log-weights log w_k + log k(r2_k) into small buffers, and the block's
-/// largest log-weight once; the accumulator then rescales its running state once per block (online
-/// softmax, as the prediction core of tile.hpp does), exponentiates the whole block with the
-/// vectorised exp_neg, and sums weights and gradient terms in plain loops over the block, which
-/// vectorise. `stream` calls its accumulator once per pair, with a scalar log-weight, and its
-/// accumulators call std::exp per pair: that was most of a bandwidth fit's time.
+/// largest log-weight once (for the Gaussian and d <= 4 all three in one pass,
+/// linear_block_log_weights); the accumulator then rescales its running state once per block
+/// (online softmax, as the prediction core of tile.hpp does), exponentiates the whole block with
+/// the vectorised exp_neg, and sums weights and gradient terms over the block (for the common
+/// shapes in one pass, detail::block_moments in objectives.hpp). `stream` calls its accumulator
+/// once per pair, with a scalar log-weight, and its accumulators call std::exp per pair: that was
+/// most of a bandwidth fit's time.
 ///
 /// The sums are the per-pair loop's up to rounding (the order of the additions differs: lane
 /// partial sums per block); tests/fitting/test_pair_blocks.cpp checks values and gradients against
@@ -60,6 +62,64 @@ inline int pass_threads(int threads, Index queries, Index keys) {
   if (useful < 2) return 1;
   return useful < static_cast<double>(threads) ? static_cast<int>(useful) : threads;
 }
+
+/// The squared distances r2 and log-weights slope r2 + log w of a block for a linear
+/// log-profile (the Gaussian), over all Dims coordinates in one pass, and their maximum: the
+/// general loop makes one pass per coordinate and one more (lane_max) for the maximum. Eigen's
+/// packet primitives, as in score.hpp, so that the running maximum stays in a register.
+template <int Dims, class Scalar>
+inline Scalar linear_block_log_weights(const Scalar* columns, Index stride, const Scalar* point,
+                                       const Scalar* key_log_weights, Scalar slope, Index count,
+                                       Scalar* r2, Scalar* log_weights) noexcept {
+  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+  constexpr Index size = Eigen::internal::packet_traits<Scalar>::size;
+  using Eigen::internal::ploadu;
+  using Eigen::internal::pset1;
+  Packet coordinates[Dims];
+  for (int j = 0; j < Dims; ++j) coordinates[j] = pset1<Packet>(point[j]);
+  const Packet slopes = pset1<Packet>(slope);
+  Packet largest = pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+  for (Index k = 0; k < count; k += size) {
+    const Packet first = Eigen::internal::psub(coordinates[0], ploadu<Packet>(columns + k));
+    Packet square = Eigen::internal::pmul(first, first);
+    for (int j = 1; j < Dims; ++j) {
+      const Packet difference =
+          Eigen::internal::psub(coordinates[j], ploadu<Packet>(columns + j * stride + k));
+      square = Eigen::internal::pmadd(difference, difference, square);
+    }
+    const Packet log_weight =
+        Eigen::internal::pmadd(slopes, square, ploadu<Packet>(key_log_weights + k));
+    Eigen::internal::pstoreu(r2 + k, square);
+    Eigen::internal::pstoreu(log_weights + k, log_weight);
+    largest = Eigen::internal::pmax(largest, log_weight);
+  }
+  return Eigen::internal::predux_max(largest);
+}
+
+/// linear_block_log_weights for d = 1 to 4 (`fused_dimensions`); the maximum log-weight.
+template <class Scalar>
+inline Scalar linear_block_log_weights(Index d, const Scalar* columns, Index stride,
+                                       const Scalar* point, const Scalar* key_log_weights,
+                                       Scalar slope, Index count, Scalar* r2,
+                                       Scalar* log_weights) noexcept {
+  switch (d) {
+    case 1:
+      return linear_block_log_weights<1>(columns, stride, point, key_log_weights, slope, count, r2,
+                                         log_weights);
+    case 2:
+      return linear_block_log_weights<2>(columns, stride, point, key_log_weights, slope, count, r2,
+                                         log_weights);
+    case 3:
+      return linear_block_log_weights<3>(columns, stride, point, key_log_weights, slope, count, r2,
+                                         log_weights);
+    default:
+      return linear_block_log_weights<4>(columns, stride, point, key_log_weights, slope, count, r2,
+                                         log_weights);
+  }
+}
+
+/// The most coordinates linear_block_log_weights takes: one register per coordinate.
+constexpr Index fused_dimensions = 4;
 
 /// One query against one block of keys, as `stream_blocks` hands it to the accumulator.
 template <class Scalar>
@@ -134,21 +194,20 @@ void stream_blocks(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& 
         Scalar* distance = r2.data();
         Scalar* logs = log_weight.data();
         const Scalar* weights = key_log_weights.data() + begin;
-        // Dimension by dimension over the block: each pass reads one contiguous key column; the
-        // last one also forms the log-weights where the log-profile is linear (the Gaussian).
         constexpr bool linear = kernel_traits<Kernel>::has_linear_log_profile;
         const auto slope = static_cast<Scalar>(kernel_traits<Kernel>::log_profile_slope());
-        for (Index j = 0; j < d; ++j) {
+        const bool fused = linear && d <= fused_dimensions;
+        Scalar max = minus_infinity;
+        if (fused) {
+          max = linear_block_log_weights(d, keys.data() + begin, padded, query_point.data(),
+                                         weights, slope, block, distance, logs);
+        }
+        // Otherwise dimension by dimension over the block: each pass reads one contiguous key
+        // column; the last one also forms the log-weights where the log-profile is linear.
+        for (Index j = 0; j < d && !fused; ++j) {
           const Scalar* column = keys.data() + j * padded + begin;
           const Scalar coordinate = query_point(j);
-          if (j == 0 && d == 1 && linear) {
-            for (Index k = 0; k < block; ++k) {
-              const Scalar difference = coordinate - column[k];
-              const Scalar square = difference * difference;
-              distance[k] = square;
-              logs[k] = slope * square + weights[k];
-            }
-          } else if (j == 0) {
+          if (j == 0) {
             for (Index k = 0; k < block; ++k) {
               const Scalar difference = coordinate - column[k];
               distance[k] = difference * difference;
@@ -172,8 +231,11 @@ void stream_blocks(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& 
             logs[k] = kernel_traits<Kernel>::log_profile(distance[k]) + weights[k];
           }
         }
-        if (skip >= begin && skip < begin + block) logs[skip - begin] = minus_infinity;
-        const Scalar max = lane_max(logs, block, scratch.data());
+        // The excluded key (leave-one-out: usually the block's maximum) is in one block per
+        // query; that block's maximum is taken again without it.
+        const bool excludes = skip >= begin && skip < begin + block;
+        if (excludes) logs[skip - begin] = minus_infinity;
+        if (!fused || excludes) max = lane_max(logs, block, scratch.data());
         if (!(max > minus_infinity)) continue;
         const PairBlock<Scalar> pairs{q,
                                       begin,
