@@ -452,7 +452,8 @@ TEST_CASE("every update rule lowers the objective", "[fit][updates]") {
       SgdOptions options;
       options.update = rule;
       options.schedule = schedule;
-      options.learning_rate = rule == UpdateRule::adam ? 0.1 : 2.0;  // plain steps scale with L
+      // Plain steps scale with L; momentum's grow to rate / (1 - momentum) = 10x its rate.
+      options.learning_rate = rule == UpdateRule::adam ? 0.1 : rule == UpdateRule::sgd ? 2.0 : 0.2;
       options.max_epochs = 5;
       options.batch_size = 50;
       options.batch_growth = 1.5;
