@@ -215,9 +215,13 @@ class NadarayaWatson {
       for (Eigen::Index i = 0; i < outputs.rows(); ++i)
         outputs(i, c) = std::ldexp(outputs(i, c), -exponents(c));
     }
+    Vector low = outputs.colwise().minCoeff().transpose();
+    Vector high = outputs.colwise().maxCoeff().transpose();
     m_training.template fit<Kernel>(X, weights, m_bandwidth, where);
     m_outputs = std::move(outputs);
     m_output_exponents = std::move(exponents);
+    m_output_low = std::move(low);
+    m_output_high = std::move(high);
     return *this;
   }
 
@@ -244,6 +248,17 @@ class NadarayaWatson {
         pool<Kernel>(queries, m_training.keys(), m_outputs, m_training.log_weights(), pool_options);
     m_training.template complete_unreached<Kernel>(
         queries, pooled.log_sum, m_outputs, m_options.unreached, leave_one_out, &pooled.mean);
+    // A weighted mean lies between its column's smallest and largest output, but the rounding of
+    // the sums can carry it a few ulps past them, which for outputs at the largest finite value
+    // overflows to infinity once scaled back (found by fuzz_nadaraya_watson). NaN (an unreached
+    // query under Unreached::nan) fails both comparisons and stays.
+    for (Eigen::Index c = 0; c < pooled.mean.cols(); ++c) {
+      for (Eigen::Index q = 0; q < pooled.mean.rows(); ++q) {
+        Scalar& mean = pooled.mean(q, c);
+        if (mean < m_output_low(c)) mean = m_output_low(c);
+        if (mean > m_output_high(c)) mean = m_output_high(c);
+      }
+    }
     unscale(pooled.mean);
     return std::move(pooled.mean);
   }
@@ -253,6 +268,7 @@ class NadarayaWatson {
   detail::TrainingSet<Scalar> m_training;  // inputs, scaled keys, widths, weights
   Matrix m_outputs;                        // Y, n x k, column c divided by 2^exponent(c)
   Eigen::VectorXi m_output_exponents;      // per output column: see fit_impl
+  Vector m_output_low, m_output_high;      // per column, the smallest and largest of m_outputs
 };
 
 }  // namespace nadaraya

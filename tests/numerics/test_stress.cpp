@@ -944,6 +944,37 @@ TEMPLATE_TEST_CASE("stress: outputs near the largest finite value do not overflo
   });
 }
 
+// Two outputs at minus the largest finite value pooled together: their weighted mean is that value,
+// but the rounding of the sums carried it an ulp past it, to -infinity once scaled back (found by
+// fuzz_nadaraya_watson: Cosine, float). Predictions are clamped to their column's outputs.
+TEMPLATE_TEST_CASE("stress: a mean of outputs at the largest finite value stays finite",
+                   "[stress][heavy]", float, double) {
+  using Scalar = TestType;
+  const Scalar max = std::numeric_limits<Scalar>::max();
+  MatrixOf<Scalar> X(4, 1), Y(4, 1);
+  X << Scalar(-3.4375), Scalar(-1), Scalar(-1), Scalar(-4.9375);
+  Y << -max, Scalar(-1.8125), std::numeric_limits<Scalar>::epsilon(), -max;
+  for_each_kernel([&](auto kernel) {
+    using Kernel = decltype(kernel);
+    INFO("kernel " << kernel_traits<Kernel>::name());
+    NadarayaWatson<Kernel, Scalar> nw(Bandwidth::scalar(2.8125));
+    nw.fit(X, Y);
+    const MatrixOf<Scalar> predicted = nw.predict(X);
+    const MatrixOf<Scalar> loo = nw.predict_leave_one_out();
+    for (Eigen::Index i = 0; i < X.rows(); ++i) {
+      INFO("row " << i << ": " << predicted(i, 0) << ", leave-one-out " << loo(i, 0));
+      CHECK(std::isfinite(predicted(i, 0)));
+      CHECK(predicted(i, 0) >= -max);
+      CHECK(predicted(i, 0) <= Y.maxCoeff());
+      CHECK(std::isfinite(loo(i, 0)));
+    }
+  });
+  // Both heavy samples alone in reach of the last query: exactly -max, not past it.
+  NadarayaWatson<Cosine, Scalar> nw(Bandwidth::scalar(2.8125));
+  nw.fit(X, Y);
+  CHECK(nw.predict(X.bottomRows(1))(0, 0) == -max);
+}
+
 // Tiny outputs, at the other end: a single sample reached only near the edge of a compact support
 // is still that sample's output (a y / a), although the profile a is tiny there (Triweight:
 // (1 - r2)^3 ~ 1e-22 in float) and y too: neither a y nor the sums may fall into the subnormals
