@@ -306,6 +306,9 @@ inline bool loo_rest_vanishes(const Eigen::VectorXd& w, Eigen::Index i) {
 struct Reach {
   std::vector<bool> surely_reached;    // some positive-weight key is well inside the support
   std::vector<bool> overflow_for_all;  // every positive-weight key's r2 may overflow in Scalar
+  std::vector<bool> log_below_range;   // every positive-weight key's log-profile, in long double,
+                                       // is below minus Scalar's largest value: the log density's
+                                       // own overflow, -inf (the Laplacian at r > max)
 };
 
 /// `leave_one_out`: the queries are the samples, and query i may not use sample i.
@@ -320,6 +323,7 @@ Reach reach(const MatrixOf<Scalar>& queries, const MatrixOf<Scalar>& X,
   }
   const long double max = static_cast<long double>(std::numeric_limits<Scalar>::max());
   Reach result{std::vector<bool>(static_cast<std::size_t>(m), false),
+               std::vector<bool>(static_cast<std::size_t>(m), true),
                std::vector<bool>(static_cast<std::size_t>(m), true)};
   for (Eigen::Index q = 0; q < m; ++q) {
     for (Eigen::Index i = 0; i < n; ++i) {
@@ -337,6 +341,10 @@ Reach reach(const MatrixOf<Scalar>& queries, const MatrixOf<Scalar>& X,
         result.surely_reached[static_cast<std::size_t>(q)] = true;
       }
       if (!(r2 > max / 4)) result.overflow_for_all[static_cast<std::size_t>(q)] = false;
+      // A relative margin for the rounding of r2 in Scalar before the library's long-double pass.
+      if (!(-nadaraya::kernel_traits<Kernel>::log_profile(r2) > max * (1 - 1e-6L))) {
+        result.log_below_range[static_cast<std::size_t>(q)] = false;
+      }
     }
   }
   return result;

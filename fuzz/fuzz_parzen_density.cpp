@@ -50,11 +50,13 @@ void run(Input& in) {
   const bool compact = nadaraya::kernel_traits<Kernel>::is_compact;
   const bool gaussian = std::is_same<Kernel, nadaraya::Gaussian>::value;
   // -inf is the documented log density out of a compact kernel's reach. For the Gaussian it is
-  // also the rounding of -r2 / 2 once r2 passes the largest finite value (the range's limit).
+  // also the rounding of -r2 / 2 once r2 passes the largest finite value (the range's limit), and
+  // for any kernel the rounding of a log density below minus the largest finite value.
   auto minus_inf_allowed = [&](const Reach& r, Eigen::Index q) {
     if (weights_extreme(w)) return true;
     if (r.surely_reached[static_cast<std::size_t>(q)]) return false;
-    return compact || gaussian || unbounded_overflow<Kernel>(r, q);
+    return compact || gaussian || r.log_below_range[static_cast<std::size_t>(q)] ||
+           unbounded_overflow<Kernel>(r, q);
   };
   for (int step = 0; step < 6 && !in.empty(); ++step) {
     NADARAYA_FUZZ_CHECK(kde.bandwidth().size() == d && kde.bandwidth().allFinite() &&
