@@ -119,6 +119,27 @@ inline void pack_key_panels(const Eigen::MatrixBase<Derived>& keys, Index padded
   }
 }
 
+/// Keeps a packet in a register (GCC only): GCC otherwise folds the load of a key packet into
+/// each of the tile's subtractions, and the loads (12 a step instead of 6) become the bottleneck
+/// (measured: +60% at d = 128). Not Eigen's EIGEN_OPTIMIZATION_BARRIER: its x86 constraint
+/// "+g,x" lets GCC choose memory, and it stored both key packets to the stack on every step
+/// (measured with perf at d = 8). With Clang a barrier costs 25%, so none there.
+template <class Packet>
+inline void keep_in_register(Packet& packet) {
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) && \
+    defined(__SSE2__)
+#if defined(__AVX512F__)
+  __asm__("" : "+v"(packet));
+#else
+  __asm__("" : "+x"(packet));
+#endif
+#elif defined(__GNUC__) && !defined(__clang__) && defined(EIGEN_OPTIMIZATION_BARRIER)
+  EIGEN_OPTIMIZATION_BARRIER(packet);
+#else
+  (void)packet;
+#endif
+}
+
 /// The register-tiled score of `Queries` consecutive queries against `length` keys:
 /// out(t, i) = ||q_t - x_i||^2 (Difference) or q_t . x_i, for t < Queries, i < length.
 ///
@@ -143,6 +164,7 @@ inline void tile_scores(const Scalar* queries, Index d, const Scalar* panels, In
   using Shape = TileShape<Scalar>;
   using Packet = typename Shape::Packet;
   constexpr Index P = Shape::packet_size, V = Shape::packets_per_row, R = Shape::row_keys;
+  static_assert(V == 2, "tile_scores: two packets of keys per row");
   using Eigen::internal::pmadd;
   using Eigen::internal::pset1;
   Packet largest[Queries];
@@ -155,25 +177,22 @@ inline void tile_scores(const Scalar* queries, Index d, const Scalar* panels, In
     }
     const Scalar* key = panels + start * d;  // the panel of keys [start, start + R)
     for (Index j = 0; j < d; ++j, key += R) {
-      Packet coordinate[V];
-      for (Index v = 0; v < V; ++v) {
-        coordinate[v] = Eigen::internal::ploadu<Packet>(key + v * P);
-#if defined(__GNUC__) && !defined(__clang__) && defined(EIGEN_OPTIMIZATION_BARRIER)
-        // Keep the keys in registers: GCC otherwise folds the load into each of the Queries
-        // subtractions, and the loads (12 a step instead of 6) become the bottleneck (measured:
-        // +60% at d = 128 with the barrier; with Clang the barrier costs 25%, so not there).
-        EIGEN_OPTIMIZATION_BARRIER(coordinate[v]);
-#endif
-      }
+      // Two named packets, not an array: GCC kept an array of them on the stack, storing both
+      // on every step.
+      Packet first = Eigen::internal::ploadu<Packet>(key);
+      Packet second = Eigen::internal::ploadu<Packet>(key + P);
+      keep_in_register(first);
+      keep_in_register(second);
       for (Index t = 0; t < Queries; ++t) {
         const Packet query = pset1<Packet>(queries[t * d + j]);
-        for (Index v = 0; v < V; ++v) {
-          if constexpr (Difference) {
-            const Packet difference = Eigen::internal::psub(query, coordinate[v]);
-            accumulator[t][v] = pmadd(difference, difference, accumulator[t][v]);
-          } else {
-            accumulator[t][v] = pmadd(query, coordinate[v], accumulator[t][v]);
-          }
+        if constexpr (Difference) {
+          const Packet first_difference = Eigen::internal::psub(query, first);
+          const Packet second_difference = Eigen::internal::psub(query, second);
+          accumulator[t][0] = pmadd(first_difference, first_difference, accumulator[t][0]);
+          accumulator[t][1] = pmadd(second_difference, second_difference, accumulator[t][1]);
+        } else {
+          accumulator[t][0] = pmadd(query, first, accumulator[t][0]);
+          accumulator[t][1] = pmadd(query, second, accumulator[t][1]);
         }
       }
     }
