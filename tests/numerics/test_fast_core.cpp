@@ -132,15 +132,6 @@ void check_against_reference(const PoolResult<Scalar>& result, const MatrixOf<Sc
   }
 }
 
-/// Log sample weights in [-3, 0], every fifth one -inf (a zero weight).
-template <class Scalar>
-VectorOf<Scalar> some_zero_log_weights(Index n, unsigned seed) {
-  const Eigen::VectorXd u = nadaraya_test::uniform_vector(n, -3.0, 0.0, seed);
-  VectorOf<Scalar> log_weights = u.template cast<Scalar>();
-  for (Index i = 0; i < n; i += 5) log_weights(i) = -std::numeric_limits<Scalar>::infinity();
-  return log_weights;
-}
-
 /// |actual - exact| in units of the last place of the exact value (its binade's spacing).
 template <class Scalar>
 double ulps(Scalar actual, long double exact) {
@@ -246,7 +237,8 @@ TEMPLATE_TEST_CASE("pool matches the reference with sample weights and leave-one
     const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 400 + unsigned(d)) *
                                   Scalar(std::pow(double(n), 1.0 / (double(d) + 4.0)));
     const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 3, 401);
-    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(n, 402 + unsigned(d));
+    const VectorOf<Scalar> log_weights =
+        nadaraya_test::some_zero_log_weights<Scalar>(n, 402 + unsigned(d));
     PoolOptions leave_one_out;
     leave_one_out.leave_one_out = true;
     INFO("d = " << d);
@@ -374,7 +366,7 @@ TEMPLATE_TEST_CASE("key shards and query groups on two threads match the referen
     const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, d, 800) * Scalar(20);
     const MatrixOf<Scalar> queries = nadaraya_test::normal_matrix<Scalar>(m, d, 801) * Scalar(20);
     const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 2, 802);
-    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(n, 803);
+    const VectorOf<Scalar> log_weights = nadaraya_test::some_zero_log_weights<Scalar>(n, 803);
     PoolOptions two;
     two.threads = 2;
     const PoolResult<Scalar> result = pool<Gaussian>(queries, keys, values, log_weights, two);
@@ -425,7 +417,7 @@ TEMPLATE_TEST_CASE("attention matches the long-double softmax of q.x", "[fast_co
     const Scalar scale = static_cast<Scalar>(std::pow(static_cast<double>(d), -0.25));
     const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(130, d, 1000) * scale;
     const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(130, 2, 1001);
-    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(130, 1002);
+    const VectorOf<Scalar> log_weights = nadaraya_test::some_zero_log_weights<Scalar>(130, 1002);
     PoolOptions leave_one_out;
     leave_one_out.leave_one_out = true;
     INFO("d = " << d);

@@ -138,13 +138,6 @@ inline bool near(double actual, double expected, double tolerance) {
   return std::abs(actual - expected) <= tolerance;
 }
 
-/// Seeded sample weights in [0.2, 2) with row 1 weighing zero (when n > 2).
-inline Eigen::VectorXd sample_weights(Eigen::Index n, unsigned seed) {
-  Eigen::VectorXd w = nadaraya_test::uniform_vector(n, 0.2, 2.0, seed);
-  if (n > 2) w(1) = 0.0;
-  return w;
-}
-
 /// Rows of M in the order `order`.
 template <class Derived>
 Eigen::Matrix<typename Derived::Scalar, Eigen::Dynamic, Derived::ColsAtCompileTime> take_rows(
@@ -298,7 +291,7 @@ TEMPLATE_TEST_CASE("stress: bandwidths from 1e-12 to 1e12 times the spread stay 
   MatrixOf<Scalar> X = nadaraya_test::normal_matrix<Scalar>(n, d, 101);
   const MatrixOf<Scalar> Y = nadaraya_test::normal_matrix<Scalar>(n, 2, 102);
   X.row(5) = X.row(4);  // a duplicated input with a different output: a tie at every bandwidth
-  const Eigen::VectorXd weights = sample_weights(n, 103);  // row 1 weighs zero
+  const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, 103);  // row 1 weighs zero
   MatrixOf<Scalar> Q(15, d);
   Q.topRows(12) = nadaraya_test::normal_matrix<Scalar>(12, d, 104);
   Q.row(12) = X.row(0);  // exactly on a sample
@@ -1221,7 +1214,7 @@ TEMPLATE_TEST_CASE("stress: attention weights are convex and predictions stay wi
     const MatrixOf<Scalar> Q = nadaraya_test::normal_matrix<Scalar>(17, d, seed + 2) * Scalar(1.5);
     Eigen::VectorXd h(d);
     for (Eigen::Index j = 0; j < d; ++j) h(j) = width_of(generator);
-    const Eigen::VectorXd weights = sample_weights(n, seed + 3);
+    const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, seed + 3);
     for_each_kernel([&](auto kernel) {
       using Kernel = decltype(kernel);
       INFO("trial " << trial << " (n = " << n << ", d = " << d << ", k = " << k << "), kernel "
@@ -1273,7 +1266,7 @@ TEMPLATE_TEST_CASE("stress: classifier probabilities are distributions", "[stres
     const MatrixOf<Scalar> Q = nadaraya_test::normal_matrix<Scalar>(20, d, seed + 1) * Scalar(2);
     Eigen::VectorXi labels(n);
     for (Eigen::Index i = 0; i < n; ++i) labels(i) = static_cast<int>(i % (2 + trial)) * 5;
-    const Eigen::VectorXd weights = sample_weights(n, seed + 2);
+    const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, seed + 2);
     for_each_kernel([&](auto kernel) {
       using Kernel = decltype(kernel);
       INFO("trial " << trial << ", kernel " << kernel_traits<Kernel>::name());
@@ -1306,7 +1299,7 @@ TEMPLATE_TEST_CASE("stress: densities integrate to one in d = 1 and d = 2", "[st
       const auto seed = static_cast<unsigned>(1500 + 10 * trial + 100 * static_cast<int>(d));
       const Eigen::Index n = d == 1 ? 15 : 6;
       const MatrixOf<Scalar> X = nadaraya_test::normal_matrix<Scalar>(n, d, seed);
-      const Eigen::VectorXd weights = sample_weights(n, seed + 1);
+      const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, seed + 1);
       const double h = trial == 0 ? 0.4 : 1.3;
       for_each_density_kernel([&](auto kernel) {
         using Kernel = decltype(kernel);
@@ -1335,7 +1328,7 @@ TEMPLATE_TEST_CASE("stress: permuting the training rows changes nothing beyond r
     const MatrixOf<Scalar> X = nadaraya_test::normal_matrix<Scalar>(n, d, seed);
     const MatrixOf<Scalar> Y = nadaraya_test::normal_matrix<Scalar>(n, 2, seed + 1);
     const MatrixOf<Scalar> Q = nadaraya_test::normal_matrix<Scalar>(15, d, seed + 2);
-    const Eigen::VectorXd weights = sample_weights(n, seed + 3);
+    const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, seed + 3);
     Eigen::VectorXi labels(n);
     for (Eigen::Index i = 0; i < n; ++i) labels(i) = static_cast<int>(i % 3);
     std::vector<Eigen::Index> order(static_cast<std::size_t>(n));

@@ -113,6 +113,22 @@ inline Eigen::VectorXd uniform_vector(Eigen::Index n, double low, double high, u
   return v;
 }
 
+/// Seeded sample weights in [0.2, 2) with row 1 weighing zero (when n > 2).
+inline Eigen::VectorXd sample_weights(Eigen::Index n, unsigned seed) {
+  Eigen::VectorXd w = uniform_vector(n, 0.2, 2.0, seed);
+  if (n > 2) w(1) = 0.0;
+  return w;
+}
+
+/// Log sample weights in [-3, 0], every fifth one -inf (a zero weight).
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, 1> some_zero_log_weights(Eigen::Index n, unsigned seed) {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> log_weights =
+      uniform_vector(n, -3.0, 0.0, seed).template cast<Scalar>();
+  for (Eigen::Index i = 0; i < n; i += 5) log_weights(i) = -std::numeric_limits<Scalar>::infinity();
+  return log_weights;
+}
+
 }  // namespace nadaraya_test
 
 #endif  // NADARAYA_TEST_REFERENCE_HPP

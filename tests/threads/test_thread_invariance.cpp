@@ -41,22 +41,6 @@ bool bit_identical(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b)
                      static_cast<std::size_t>(left.size()) * sizeof(Scalar)) == 0;
 }
 
-/// Seeded sample weights in [0.2, 2) with row 1 weighing zero (when n > 2).
-Eigen::VectorXd sample_weights(Eigen::Index n, unsigned seed) {
-  Eigen::VectorXd w = nadaraya_test::uniform_vector(n, 0.2, 2.0, seed);
-  if (n > 2) w(1) = 0.0;
-  return w;
-}
-
-/// Log sample weights in [-3, 0] with every fifth key weighing zero (-inf).
-template <class Scalar>
-VectorOf<Scalar> some_zero_log_weights(Eigen::Index n, unsigned seed) {
-  VectorOf<Scalar> log_weights =
-      nadaraya_test::uniform_vector(n, -3.0, 0.0, seed).template cast<Scalar>();
-  for (Eigen::Index i = 0; i < n; i += 5) log_weights(i) = -std::numeric_limits<Scalar>::infinity();
-  return log_weights;
-}
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and without key shards",
@@ -74,7 +58,8 @@ TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and wi
     const MatrixOf<Scalar> queries =
         nadaraya_test::normal_matrix<Scalar>(shape.queries, shape.d, 801) * Scalar(20);
     const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(shape.keys, 2, 802);
-    const VectorOf<Scalar> log_weights = some_zero_log_weights<Scalar>(shape.keys, 803);
+    const VectorOf<Scalar> log_weights =
+        nadaraya_test::some_zero_log_weights<Scalar>(shape.keys, 803);
     PoolResult<Scalar> first;
     for (int threads : {1, 2, 0, 3}) {
       PoolOptions options;
@@ -100,7 +85,7 @@ TEMPLATE_TEST_CASE("estimators are bit-identical across calls and thread counts"
   const MatrixOf<Scalar> Y = nadaraya_test::normal_matrix<Scalar>(n, 2, 1002);
   MatrixOf<Scalar> Q = nadaraya_test::normal_matrix<Scalar>(m, d, 1003);
   Q.row(7).setConstant(Scalar(40));  // unreached by compact kernels
-  const Eigen::VectorXd weights = sample_weights(n, 1004);
+  const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, 1004);
   Eigen::VectorXi labels(n);
   for (Eigen::Index i = 0; i < n; ++i) labels(i) = static_cast<int>(i % 3) - 1;
 
@@ -183,7 +168,7 @@ TEST_CASE("bandwidth objectives are bit-identical for any number of threads",
   CHECK(detail::pass_threads(8, 128, 1000) == 1);  // an SGD step at n = 1000: one thread
   const Eigen::MatrixXd X = nadaraya_test::normal_matrix(n, d, 91);
   const Eigen::MatrixXd Y = nadaraya_test::normal_matrix(n, 2, 92);
-  const Eigen::VectorXd weights = sample_weights(n, 93);
+  const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, 93);
   Eigen::VectorXi labels(n);
   for (Eigen::Index i = 0; i < n; ++i) labels(i) = X(i, 0) + 0.3 * Y(i, 0) > 0 ? 1 : -1;
   Eigen::VectorXd theta(d);
