@@ -1,5 +1,5 @@
 // The engine alone: pool<Gaussian> (the fast core) in pairs per second, as a fraction of this
-// machine's ceiling measured at start-up in the same process (ceiling.hpp), with its accuracy
+// machine's ceilings measured in the same process around each run (ceiling.hpp), with its accuracy
 // against a long-double reference and its peak memory; side by side, the textbook Eigen
 // formulation (naive.hpp) and the per-pair `stream` loop that `pool` was before the core.
 //
@@ -25,16 +25,10 @@ namespace {
 using nadaraya_bench::Index;
 using nadaraya_bench::Problem;
 
+/// The ceilings at start-up (best of seven timings), printed as context; each benchmark of the
+/// core measures its own bound around its run (nadaraya_bench::local_ceilings).
 struct Ceilings {
   double exp_float = 0, exp_double = 0, fma_float = 0, fma_double = 0;
-  template <class Scalar>
-  double bound(Index d) const {
-    if constexpr (sizeof(Scalar) == 4) {
-      return nadaraya_bench::pair_bound<Scalar>(exp_float, fma_float, d);
-    } else {
-      return nadaraya_bench::pair_bound<Scalar>(exp_double, fma_double, d);
-    }
-  }
 };
 Ceilings ceilings;
 
@@ -43,13 +37,19 @@ const char* scalar_name() {
   return sizeof(Scalar) == 4 ? "float" : "double";
 }
 
-/// Pairs per second, and the fraction of the bound (per core, times the threads).
-void report_rate(benchmark::State& state, double pairs, double bound_per_s, int threads) {
+/// Pairs per second, and the fraction of the bound (per core, times the threads); with a
+/// serial bound (see ceiling.hpp), the fraction of that too.
+void report_rate(benchmark::State& state, double pairs, double bound_per_s, int threads,
+                 double serial_bound_per_s = 0) {
   state.counters["pairs_per_s"] =
       benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
   if (bound_per_s > 0) {
     state.counters["of_bound"] = benchmark::Counter(pairs / (bound_per_s * threads),
                                                     benchmark::Counter::kIsIterationInvariantRate);
+  }
+  if (serial_bound_per_s > 0) {
+    state.counters["of_serial"] = benchmark::Counter(pairs / (serial_bound_per_s * threads),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
   }
 }
 
@@ -65,14 +65,23 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
   nadaraya::PoolResult<Scalar> result = nadaraya::pool<nadaraya::Gaussian>(
       problem.queries, problem.keys, problem.values, problem.log_weights, options);
   state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
+  // The bound from ceilings measured right before and right after the timed loop (see
+  // local_ceilings), the mean of the two.
+  const nadaraya_bench::LocalCeilings before = nadaraya_bench::local_ceilings<Scalar>(0.05);
   for (auto _ : state) {
     result = nadaraya::pool<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values,
                                                 problem.log_weights, options);
     benchmark::DoNotOptimize(result.mean.data());
     benchmark::ClobberMemory();
   }
-  report_rate(state, static_cast<double>(n) * static_cast<double>(n), ceilings.bound<Scalar>(d),
-              per_cpu_second ? 1 : threads);
+  const nadaraya_bench::LocalCeilings after = nadaraya_bench::local_ceilings<Scalar>(0.05);
+  const double exp_per_s = 0.5 * (before.exp_per_s + after.exp_per_s);
+  const double fma_per_s = 0.5 * (before.fma_per_s + after.fma_per_s);
+  state.counters["exp_per_s"] = exp_per_s;
+  report_rate(state, static_cast<double>(n) * static_cast<double>(n),
+              nadaraya_bench::pair_bound<Scalar>(exp_per_s, fma_per_s, d),
+              per_cpu_second ? 1 : threads,
+              nadaraya_bench::serial_pair_bound(exp_per_s, fma_per_s, d));
   state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
 }
 

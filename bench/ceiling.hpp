@@ -105,6 +105,43 @@ double pair_bound(double exp_per_s, double fma_per_s, Eigen::Index d) {
   return std::min(exp_per_s, fma_per_s / fmas_per_pair);
 }
 
+/// The exponential's and the FMA's rates as the mean over `seconds` each (not the best of
+/// several timings): what bench_core measures just before and just after each timed run of the
+/// core, so that the core and its bound are measured over the same stretch of time. On a shared
+/// machine whose speed drifts by 20% over minutes, a ceiling taken once at start-up (and as the
+/// best of seven) made the fraction of the bound wander by as much.
+struct LocalCeilings {
+  double exp_per_s = 0;
+  double fma_per_s = 0;
+};
+
+template <class Scalar>
+LocalCeilings local_ceilings(double seconds) {
+  const std::vector<Scalar> y = exp_arguments<Scalar>();
+  std::vector<Scalar> out(y.size());
+  LocalCeilings rates;
+  double start = thread_seconds();
+  long passes = 0;
+  while (thread_seconds() - start < seconds) {
+    for (int i = 0; i < 64; ++i) exp_pass(y, out);
+    passes += 64;
+  }
+  rates.exp_per_s = static_cast<double>(passes * ceiling_array) / (thread_seconds() - start);
+  start = thread_seconds();
+  double fmas = 0;
+  while (thread_seconds() - start < seconds) fmas += fma_passes<Scalar>(200000);
+  rates.fma_per_s = fmas / (thread_seconds() - start);
+  return rates;
+}
+
+/// A stricter bound for d > 1: pairs per second if the exponential and the d multiply-adds of r2
+/// could not overlap at all, 1 / (1 / exp_per_s + d / fma_per_s). pair_bound assumes they overlap
+/// perfectly; on a core where the exponential itself keeps the FMA pipes busy (the polynomial and
+/// the range reduction are FMAs), the truth lies between the two.
+inline double serial_pair_bound(double exp_per_s, double fma_per_s, Eigen::Index d) {
+  return 1.0 / (1.0 / exp_per_s + static_cast<double>(d) / fma_per_s);
+}
+
 }  // namespace nadaraya_bench
 
 #endif  // NADARAYA_BENCH_CEILING_HPP
