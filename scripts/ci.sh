@@ -87,8 +87,9 @@ stage_format() {
 
 stage_gcc() {
   local dir="${build}/gcc"
-  log "gcc: Release, -Werror, everything; ctest (unit + package)"
-  CXX="${cxx_gcc}" cmake -S . -B "${dir}" -DCMAKE_BUILD_TYPE=Release -DNADARAYA_WERROR=ON
+  log "gcc: Release, -Werror, everything (benchmarks too); ctest (unit, package, bench smoke runs)"
+  CXX="${cxx_gcc}" cmake -S . -B "${dir}" -DCMAKE_BUILD_TYPE=Release -DNADARAYA_WERROR=ON \
+    -DNADARAYA_BUILD_BENCHMARKS=ON
   cmake --build "${dir}" -j "${jobs}"
   ctest --test-dir "${dir}" --output-on-failure -j "${jobs}"
 }
