@@ -376,12 +376,14 @@ template <class Scalar>
 inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index length, Scalar* row,
                                Scalar offset, Scalar* partials) {
   constexpr Index L = CoreScratch<Scalar>::lanes;
-  Scalar sum[L];
-  for (Index l = 0; l < L; ++l) sum[l] = partials[l];
+  // The row's own sums start from 0 and are added to the partial sums at the end: two levels,
+  // a block's few terms per lane and then one term per block, rather than all of a lane's
+  // n / L terms in one running sum (at n = 2^16 that was 6e-15 relative error in double
+  // against 1e-15, and 1e-6 against 4e-7 in float).
+  Scalar sum[L] = {};
   if (data.k == 1) {
     const Scalar* y = data.values_at(0, key0);
-    Scalar value[L];
-    for (Index l = 0; l < L; ++l) value[l] = partials[L + l];
+    Scalar value[L] = {};
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) {
         const Scalar weight = exp_neg(offset - row[i + l]);
@@ -389,7 +391,7 @@ inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index l
         value[l] += weight * y[i + l];
       }
     }
-    for (Index l = 0; l < L; ++l) partials[L + l] = value[l];
+    for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
   } else if (data.k == 0) {
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) sum[l] += exp_neg(offset - row[i + l]);
@@ -401,13 +403,14 @@ inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index l
     }
     for (Index c = 0; c < data.k; ++c) {
       const Scalar* y = data.values_at(c, key0);
-      Scalar* value = partials + (1 + c) * L;
+      Scalar value[L] = {};
       for (Index i = 0; i < length; i += L) {
         for (Index l = 0; l < L; ++l) value[l] += row[i + l] * y[i + l];
       }
+      for (Index l = 0; l < L; ++l) partials[(1 + c) * L + l] += value[l];
     }
   }
-  for (Index l = 0; l < L; ++l) partials[l] = sum[l];
+  for (Index l = 0; l < L; ++l) partials[l] += sum[l];
 }
 
 /// Folds a row of linear weights k(r2) w_i / max w (relative to exp(data.weight_offset)) into a
