@@ -269,13 +269,13 @@ int main(int argc, char** argv) {
       register_naive<double>(n, 1);
       register_naive<float>(n, 1);
     }
-    for (Index d : {8, 16, 32, 64, 128, 256}) {
+    for (Index d : {8, 16, 32, 64, 128, 256, 512, 1024, 2048}) {
       register_form<double>(4096, d, ScoreForm::direct);
       register_form<double>(4096, d, ScoreForm::product);
       register_form<float>(4096, d, ScoreForm::direct);
       register_form<float>(4096, d, ScoreForm::product);
     }
-    for (Index d : {16, 64, 128}) {
+    for (Index d : {16, 64, 128, 512}) {
       register_attention<float>(4096, d);
       register_attention<double>(4096, d);
     }
