@@ -22,8 +22,9 @@ namespace detail {
 /// keys with a running maximum per query.
 ///
 /// Work is cut into items of (up to) 32 queries x one shard of keys. An item walks its keys in
-/// blocks of 256 (fewer for large d, see CoreShape); per block it packs the keys into panels
-/// (pack_key_panels), forms the log-weights of each register tile of 4 queries x the block
+/// blocks of 256 (fewer for large d, see CoreShape); per block it takes the keys packed into
+/// panels (pack_key_panels: once for all blocks when more than 32 queries read them, else per
+/// item and block), forms the log-weights of each register tile of 4 queries x the block
 /// (tile_scores, which for the Gaussian and the dot product also applies the kernel and finds
 /// the row maxima; or one GEMM per 32 queries for the product form), then per query: one rescale
 /// of the running state when the maximum grows, then exp(l - max) over the block (exp_neg,
@@ -306,9 +307,8 @@ struct CoreStates {
 };
 
 /// Scratch of one thread: a score tile of 32 queries x 256 keys, one block of keys packed for
-/// the register tile (packed per item and block rather than once for all keys: no n x d copy,
-/// which for few queries costs more than the pooling, and 1/32 of the tile's work else), and the
-/// item's partial sums.
+/// the register tile when the keys are not packed once (CoreData::keys_packed: with at most 32
+/// queries an n x d copy would cost more than the pooling), and the item's partial sums.
 ///
 /// The partial sums: while an item walks its keys, each query's sums are kept as lane_count()
 /// partial sums each, added to lane by lane, and reduced into CoreStates once at the end of the
@@ -341,7 +341,7 @@ inline Scalar row_max(Scalar* row, Index length) {
   return lane_max(row, count, halves);
 }
 
-/// Multiplies a query's partial sums ((k + 1) lane arrays, see CoreStates) by `scale`.
+/// Multiplies a query's partial sums ((k + 1) lane arrays, see CoreScratch) by `scale`.
 template <class Scalar>
 inline void scale_partials(const CoreData<Scalar>& data, Scalar scale, Scalar* partials) {
   const Index count = (data.k + 1) * CoreScratch<Scalar>::lanes;
