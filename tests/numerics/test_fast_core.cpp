@@ -147,27 +147,40 @@ double ulps(Scalar actual, long double exact) {
 // The exponential
 // ---------------------------------------------------------------------------------------------
 
+/// Where exp_neg flushes to 0 (see exp.hpp): from y = 1021.5 ln 2 (double) or
+/// 125.5 ln 2 (float) on, where round(-y / ln 2) reaches the lowest exponent the clamp allows.
+/// Results below `normal_up_to` must be accurate normal numbers, from `zero_from` on exactly 0;
+/// between the two (a few ulps of y wide) the rounding of y / ln 2 decides.
+template <class Scalar>
+struct ExpFlush {
+  static constexpr double point = (sizeof(Scalar) == 4 ? 125.5 : 1021.5) * 0.6931471805599453;
+  static constexpr double normal_up_to = point * (1 - 1e-6);
+  static constexpr double zero_from = point * (1 + 1e-6);
+};
+
 TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", "[exp]", float,
                    double) {
   using Scalar = TestType;
-  const double ceiling = sizeof(Scalar) == 4 ? 86.5 : 708.0;
-  // y from 0 to past the ceiling (where results are flushed to 0), densely, the neighbourhood of
-  // 0 finely, and the ceiling and its neighbours exactly.
+  using Flush = ExpFlush<Scalar>;
+  // y from 0 to past the flush (where results become 0), densely, the neighbourhood of 0
+  // finely, and the flush point and its neighbours exactly.
   const double top = sizeof(Scalar) == 4 ? 110.0 : 760.0;
   std::vector<Scalar> ys;
   for (int i = 0; i <= 400000; ++i) ys.push_back(static_cast<Scalar>(top * i / 400000.0));
   for (int i = 0; i <= 2000; ++i) ys.push_back(static_cast<Scalar>(std::ldexp(1.0, -i / 20)));
-  const Scalar at = static_cast<Scalar>(ceiling);
-  ys.push_back(at);
-  ys.push_back(std::nextafter(at, Scalar(0)));
-  ys.push_back(std::nextafter(at, std::numeric_limits<Scalar>::infinity()));
+  Scalar at = static_cast<Scalar>(Flush::point);
+  for (int step = 0; step < 64; ++step) at = std::nextafter(at, Scalar(0));
+  for (int step = 0; step < 128; ++step, at = std::nextafter(at, Scalar(1000))) ys.push_back(at);
   std::vector<Scalar> computed(ys.size());
   detail::exp_neg(ys.data(), computed.data(), static_cast<std::ptrdiff_t>(ys.size()));
   double worst_ulps = 0, worst_relative = 0;
+  int flushed = 0;
   for (std::size_t i = 0; i < ys.size(); ++i) {
     CHECK(computed[i] == detail::exp_neg(ys[i]));  // the vectorised loop and the scalar agree
-    if (static_cast<double>(ys[i]) > ceiling) {
+    const double y = static_cast<double>(ys[i]);
+    if (y >= Flush::zero_from || (y > Flush::normal_up_to && computed[i] == Scalar(0))) {
       CHECK(computed[i] == Scalar(0));  // flushed: no subnormal result
+      ++flushed;
       continue;
     }
     const long double exact = std::exp(-static_cast<long double>(ys[i]));
@@ -177,26 +190,31 @@ TEMPLATE_TEST_CASE("exp_neg is within 1.5 ulp of exp(-y) over its whole range", 
         std::max(worst_relative, static_cast<double>(std::abs(computed[i] / exact - 1)));
   }
   INFO("worst: " << worst_ulps << " ulp, relative " << worst_relative);
+  CHECK(flushed > 1000);
   // Measured: 1.17 ulp (relative 9.9e-8) in float, 1.14 ulp (relative 1.8e-16) in double.
   CHECK(worst_ulps <= 1.5);
   CHECK(worst_relative <= (sizeof(Scalar) == 4 ? 1.5e-7 : 1e-14));
 }
 
-TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its ceiling", "[exp]", float,
-                   double) {
+TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its lowest normal result", "[exp]",
+                   float, double) {
   using Scalar = TestType;
+  using Flush = ExpFlush<Scalar>;
   const Scalar infinity = std::numeric_limits<Scalar>::infinity();
   CHECK(detail::exp_neg(Scalar(0)) == Scalar(1));
   CHECK(detail::exp_neg(-Scalar(0)) == Scalar(1));
   CHECK(detail::exp_neg(infinity) == Scalar(0));
   CHECK(detail::exp_neg(std::numeric_limits<Scalar>::max()) == Scalar(0));
-  const Scalar ceiling = sizeof(Scalar) == 4 ? Scalar(86.5) : Scalar(708.0);
-  CHECK(detail::exp_neg(ceiling) >= std::numeric_limits<Scalar>::min());
-  CHECK(detail::exp_neg(std::nextafter(ceiling, infinity)) == Scalar(0));
-  // The clamp constant is the bit pattern of the documented ceiling.
-  typename detail::ExpConstants<Scalar>::SignedBits bits;
-  std::memcpy(&bits, &ceiling, sizeof bits);
-  CHECK(bits == detail::ExpConstants<Scalar>::ceiling_bits);
+  // The last results before the flush are normal, and the clamp itself flushes.
+  const Scalar below = static_cast<Scalar>(Flush::normal_up_to);
+  CHECK(detail::exp_neg(below) >= std::numeric_limits<Scalar>::min());
+  CHECK(detail::exp_neg(below) <= Scalar(2) * std::numeric_limits<Scalar>::min());
+  CHECK(detail::exp_neg(static_cast<Scalar>(Flush::zero_from)) == Scalar(0));
+  Scalar clamp;
+  std::memcpy(&clamp, &detail::ExpConstants<Scalar>::clamp_bits, sizeof clamp);
+  CHECK(clamp > static_cast<Scalar>(Flush::zero_from));
+  CHECK(detail::exp_neg(clamp) == Scalar(0));
+  CHECK(detail::exp_neg(std::nextafter(clamp, Scalar(0))) == Scalar(0));
 }
 
 // ---------------------------------------------------------------------------------------------
