@@ -37,9 +37,10 @@ namespace detail {
 /// are k(r2) w_i / max_j w_j, all in [0, 1] (see CoreData::linear).
 ///
 /// Memory: a row-major copy of the queries (m d), the running states (m (k + 2), times the
-/// number of key shards when there are few queries), per thread a 32 x 256 score tile, one
-/// packed block of keys (at most 64 KiB) and the partial sums of 32 queries; the keys packed
-/// once (n d) when more than 32 queries read them, or for the GEMM form a centred copy of them.
+/// number of key shards when there are few queries), per thread a 32 x 256 score tile and the
+/// partial sums of 32 queries, and when the keys are not packed once, one packed block of them
+/// (at most 64 KiB); the keys packed once (n d) when more than 32 queries read them, or for the
+/// GEMM form a centred copy of them.
 /// Never an m x n matrix.
 ///
 /// Threads: items run in parallel (OpenMP, dynamic schedule). The cut into items depends only on
@@ -321,10 +322,12 @@ struct CoreScratch {
   static constexpr Index lanes = lane_count<Scalar>();
   // Eigen vectors, not std::vector: left uninitialised (zeroing 64 KiB is a visible part of a
   // call with 16 queries and 16 keys).
-  CoreScratch(Index d, Index k)
+  // The panel block only where it is used, and only as large as the data's blocks (fewer keys
+  // for large d).
+  explicit CoreScratch(const CoreData<Scalar>& data)
       : scores(CoreShape::group_queries * CoreShape::block_keys),
-        panels(CoreShape::block_keys * d),
-        partials((k + 1) * lanes, CoreShape::group_queries) {}
+        panels(data.keys_packed || data.use_gemm ? 0 : data.block_keys * data.d),
+        partials((data.k + 1) * lanes, CoreShape::group_queries) {}
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> panels;
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> partials;  // (k + 1) L x 32
@@ -651,13 +654,13 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
       static_cast<double>(m) * static_cast<double>(data.n) >= CoreShape::parallel_min_pairs;
 #pragma omp parallel num_threads(threads) if (parallel)
   {
-    CoreScratch<Scalar> scratch(data.d, k);
+    CoreScratch<Scalar> scratch(data);
 #pragma omp for schedule(dynamic, 1)
     for (Index item = 0; item < items; ++item) run(item, scratch);
   }
 #else
   (void)threads;
-  CoreScratch<Scalar> scratch(data.d, k);
+  CoreScratch<Scalar> scratch(data);
   for (Index item = 0; item < items; ++item) run(item, scratch);
 #endif
 
