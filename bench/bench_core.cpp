@@ -85,6 +85,27 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
   state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
 }
 
+/// The fast core at widths `narrowing` times narrower than Scott's (the data scaled up): most
+/// weights flush to exactly 0, and blocks of keys whose weights all do skip their exponentials
+/// (tile.hpp, finish_tile). Compare with pool/n/d/threads:1 of the same run.
+template <class Scalar>
+void BM_pool_narrow(benchmark::State& state, Index n, Index d, double narrowing) {
+  Problem<Scalar> problem(n, n, d);
+  problem.queries *= static_cast<Scalar>(narrowing);
+  problem.keys *= static_cast<Scalar>(narrowing);
+  nadaraya::PoolOptions options;
+  options.threads = 1;
+  nadaraya::PoolResult<Scalar> result;
+  for (auto _ : state) {
+    result = nadaraya::pool<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values,
+                                                problem.log_weights, options);
+    benchmark::DoNotOptimize(result.mean.data());
+    benchmark::ClobberMemory();
+  }
+  report_rate(state, static_cast<double>(n) * static_cast<double>(n), 0, 1);
+  state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
+}
+
 /// What pool was before the fast core: one `stream` over the pairs with a SoftmaxAccumulator.
 template <class Scalar>
 void BM_per_pair(benchmark::State& state, Index n, Index d) {
@@ -195,6 +216,15 @@ void register_pool(Index n, Index d, int threads) {
 }
 
 template <class Scalar>
+void register_pool_narrow(Index n, Index d, double narrowing) {
+  const std::string name = shape("pool_narrow", scalar_name<Scalar>(), n, d) +
+                           "/narrowing:" + std::to_string(static_cast<int>(narrowing));
+  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+    BM_pool_narrow<Scalar>(state, n, d, narrowing);
+  })->Unit(benchmark::kMillisecond);
+}
+
+template <class Scalar>
 void register_per_pair(Index n, Index d) {
   benchmark::RegisterBenchmark(shape("per_pair", scalar_name<Scalar>(), n, d).c_str(),
                                [=](benchmark::State& state) { BM_per_pair<Scalar>(state, n, d); })
@@ -259,6 +289,12 @@ int main(int argc, char** argv) {
         }
       }
     }
+    for (Index d : {1, 8, 32}) {
+      for (double narrowing : {3.0, 10.0}) {
+        register_pool_narrow<float>(16384, d, narrowing);
+        register_pool_narrow<double>(16384, d, narrowing);
+      }
+    }
     for (Index n : {16, 64, 256, 1024, 4096}) {
       for (Index d : {1, 8, 32}) {
         register_per_pair<float>(n, d);
@@ -288,6 +324,8 @@ int main(int argc, char** argv) {
     }
     register_pool<float>(16384, 1, 2);
     register_pool<double>(16384, 1, 2);
+    register_pool_narrow<float>(16384, 8, 10.0);
+    register_pool_narrow<double>(16384, 8, 10.0);
     for (Index n : {16, 256, 4096}) {
       for (Index d : {1, 8, 32}) {
         if (n == 4096 && d != 1) continue;

@@ -213,6 +213,7 @@ TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its lowest norma
   Scalar clamp;
   std::memcpy(&clamp, &detail::ExpConstants<Scalar>::clamp_bits, sizeof clamp);
   CHECK(clamp > static_cast<Scalar>(Flush::zero_from));
+  CHECK(clamp == detail::ExpConstants<Scalar>::clamp);  // the value the core skips rows by
   CHECK(detail::exp_neg(clamp) == Scalar(0));
   CHECK(detail::exp_neg(std::nextafter(clamp, Scalar(0))) == Scalar(0));
 }
@@ -347,6 +348,44 @@ TEMPLATE_TEST_CASE("tiny bandwidths: scaled distances of 1e16 stay exact", "[fas
   CHECK(result.mean(1, 0) == Scalar(12));
   CHECK(result.mean(2, 0) == Scalar(0));
   CHECK(std::isfinite(result.log_sum(0)));
+}
+
+TEMPLATE_TEST_CASE("blocks of keys whose weights all flush to 0 add exactly nothing", "[fast_core]",
+                   float, double) {
+  using Scalar = TestType;
+  // 512 keys near the origin (two full blocks of 256), then 768 keys 60 units away, whose
+  // log-weights (below -1300) flush to 0 in float and double alike for the near queries: the
+  // core skips their exponentials. For the near queries the result must be bit for bit that of
+  // the near keys alone (same blocks, same order of additions), and all queries agree with the
+  // long-double reference; with sample weights (log space, log k and log w kept apart) and with
+  // leave-one-out too (the queries are the keys).
+  const Index near = 512, far = 768, d = 3;
+  MatrixOf<Scalar> keys(near + far, d);
+  keys.topRows(near) = nadaraya_test::normal_matrix<Scalar>(near, d, 610);
+  keys.bottomRows(far) = nadaraya_test::normal_matrix<Scalar>(far, d, 611);
+  keys.bottomRows(far).col(0).array() += Scalar(60);
+  const MatrixOf<Scalar> near_keys = keys.topRows(near);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(near + far, 2, 612);
+  const MatrixOf<Scalar> near_values = values.topRows(near);
+  const VectorOf<Scalar> log_weights =
+      nadaraya_test::some_zero_log_weights<Scalar>(near + far, 613);
+  const VectorOf<Scalar> none;
+  for (const bool weighted : {false, true}) {
+    for (const bool leave_one_out : {false, true}) {
+      INFO("weighted " << weighted << ", leave-one-out " << leave_one_out);
+      PoolOptions options;
+      options.leave_one_out = leave_one_out;
+      const VectorOf<Scalar> all_weights = weighted ? log_weights : none;
+      const VectorOf<Scalar> near_weights =
+          weighted ? VectorOf<Scalar>(log_weights.head(near)) : none;
+      const PoolResult<Scalar> all = pool<Gaussian>(keys, keys, values, all_weights, options);
+      const PoolResult<Scalar> near_only =
+          pool<Gaussian>(near_keys, near_keys, near_values, near_weights, options);
+      CHECK(all.log_sum.head(near) == near_only.log_sum);
+      CHECK(all.mean.topRows(near) == near_only.mean);
+      check_against_reference<Gaussian>(all, keys, keys, values, all_weights, leave_one_out);
+    }
+  }
 }
 
 TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float,

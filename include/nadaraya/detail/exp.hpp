@@ -54,8 +54,9 @@ struct ExpConstants<double> {
   using Bits = std::uint64_t;
   /// y is clamped to 708.25 = 1.38330078125 * 2^9 (round(-708.25 / ln 2) = -1022).
   static constexpr SignedBits clamp_bits = 0x4086220000000000LL;
-  static constexpr double log2e = 1.44269504088896340736;      // 1 / ln 2
-  static constexpr double shifter = 6755399441055744.0;        // 1.5 * 2^52: rounds to an integer
+  static constexpr double clamp = 708.25;                  // exp_neg(y) == 0 for every y >= clamp
+  static constexpr double log2e = 1.44269504088896340736;  // 1 / ln 2
+  static constexpr double shifter = 6755399441055744.0;    // 1.5 * 2^52: rounds to an integer
   static constexpr Bits shifter_bits = 0x4338000000000000ULL;  // bit pattern of `shifter`
   static constexpr double ln2_hi = 0.693145751953125;  // 32 significant bits: n ln2_hi exact
   static constexpr double ln2_lo = 1.42860682030941723212e-6;  // ln 2 - ln2_hi
@@ -83,6 +84,7 @@ struct ExpConstants<float> {
   using Bits = std::uint32_t;
   /// y is clamped to 87.25 = 1.36328125 * 2^6 (round(-87.25 / ln 2) = -126).
   static constexpr SignedBits clamp_bits = 0x42AE8000;
+  static constexpr float clamp = 87.25f;  // exp_neg(y) == 0 for every y >= clamp
   static constexpr float log2e = 1.44269504088896340736f;
   static constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
   static constexpr Bits shifter_bits = 0x4B400000U;

@@ -29,9 +29,10 @@ namespace detail {
 /// the row maxima; or one GEMM per 32 queries for the product form), then per query: one rescale
 /// of the running state when the maximum grows, then exp(l - max) over the block (exp_neg,
 /// vectorised) with, in the same loop, the sum and the dot product with the value column, into
-/// lane partial sums that are reduced once per item (exp_accumulate_row). The packed block and the
-/// values are read from L1/L2 by the 8 tiles of an item; a tile's scores (8 KiB in double) stay
-/// in L1.
+/// lane partial sums that are reduced once per item (exp_accumulate_row); a row whose largest
+/// log-weight lies so far below the maximum that all its weights flush to 0 skips that loop
+/// (finish_tile). The packed block and the values are read from L1/L2 by the 8 tiles of an
+/// item; a tile's scores (8 KiB in double) stay in L1.
 ///
 /// Compact kernels that give their profile skip the exponential and the maximum: their weights
 /// are k(r2) w_i / max_j w_j, all in [0, 1] (see CoreData::linear).
@@ -492,7 +493,13 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
     }
     return;
   }
+  // Per row: the offset to exponentiate against, and whether any weight of the row can be
+  // nonzero. exp_neg(y) is exactly 0 for y >= its clamp, and every y of the row is at least
+  // offset - block_max, so when that is past the clamp all the row's weights are 0 and its
+  // exponentials are skipped (bit for bit the same sums): with small widths, whole blocks of
+  // keys far from a query cost only their scores.
   Scalar offsets[Rows];
+  bool reaches[Rows];
   for (Index r = 0; r < Rows; ++r) {
     Scalar* row = rows + r * stride;
     if (!log_weights_done) {
@@ -509,8 +516,10 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
       block_max = add_log_weights(data, key0, length, row, block_max, reference[r], max[r]);
     }
     offsets[r] = rescale_to_block(data, block_max, max[r], partials + r * state_size);
+    reaches[r] = offsets[r] - block_max < ExpConstants<Scalar>::clamp;  // false if all -inf
   }
   for (Index r = 0; r < Rows; ++r) {
+    if (!reaches[r]) continue;
     exp_accumulate_row(data, key0, length, rows + r * stride, offsets[r],
                        partials + r * state_size);
   }
