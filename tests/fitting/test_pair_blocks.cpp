@@ -359,3 +359,39 @@ TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block sums what add sums",
     }
   }
 }
+
+TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block: a block that flushes to 0 adds nothing",
+                   "[objectives][blocked]", float, double) {
+  // A block whose largest log-weight lies the exponential's clamp (or more) below the running
+  // maximum is skipped; the state must be bit for bit the one before. (That blocks inside the
+  // clamp still count is what the comparisons with the per-pair pass above check, at widths down
+  // to 1e-3.)
+  using Scalar = TestType;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  const Eigen::Index block = detail::pair_block_size<Scalar>(8), d = 2, outputs = 1;
+  const Scalar clamp = detail::ExpConstants<Scalar>::clamp;
+  Vector r2 = Vector::Ones(block), query = Vector::Zero(d), factors = Vector::Ones(block);
+  MatrixOf<Scalar> keys = MatrixOf<Scalar>::Ones(block, d), values(block, outputs);
+  for (Eigen::Index k = 0; k < block; ++k) values(k, 0) = static_cast<Scalar>(k + 1);
+  Vector scratch(2 * block);
+  const Scalar* columns[outputs] = {values.data()};
+  const detail::BlockGradient<Scalar> gradient{factors.data(), Scalar(0), true};
+  auto add = [&](SoftmaxGradientAccumulator<Scalar>& state, Vector log_weights) {
+    const Scalar max = log_weights.maxCoeff();
+    const detail::PairBlock<Scalar> pairs{0,           0,         block,   log_weights.data(),
+                                          max,         r2.data(), nullptr, query.data(),
+                                          keys.data(), block,     d};
+    state.add_block(pairs, log_weights.data(), max, columns, gradient, scratch.data());
+  };
+  SoftmaxGradientAccumulator<Scalar> state(outputs, d);
+  add(state, Vector::LinSpaced(block, Scalar(-3), Scalar(0)));
+  SoftmaxGradientAccumulator<Scalar> before = state;
+  add(state, Vector::Constant(block, -clamp));  // every y = clamp: all weights 0
+  CHECK(state.max_log_weight() == before.max_log_weight());
+  CHECK(state.scaled_sum() == before.scaled_sum());
+  CHECK(state.scaled_value(0) == before.scaled_value(0));
+  for (Eigen::Index j = 0; j < d; ++j) {
+    CHECK(state.scaled_gradient(j) == before.scaled_gradient(j));
+    CHECK(state.scaled_cross(j, 0) == before.scaled_cross(j, 0));
+  }
+}
