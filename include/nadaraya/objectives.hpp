@@ -233,9 +233,9 @@ class SoftmaxGradientAccumulator {
       if (m_max > -std::numeric_limits<Scalar>::infinity()) m_buffer *= std::exp(m_max - max);
       m_max = max;
     }
-    // Every weight of the block flushes to exactly 0 (exp_neg(y) = 0 for y >= its clamp), and so
-    // does every term it would add: skip the block, bit for bit the same sums.
-    if (m_max - max >= detail::ExpConstants<Scalar>::clamp) return;
+    // Every weight of the block flushes to exactly 0, and so does every term it would add: skip
+    // the block, bit for bit the same sums.
+    if (detail::exp_neg_flushes_from(m_max - max)) return;
     const Eigen::Index count = block.count;
     Scalar* weights = scratch;
     Scalar* terms = scratch + count;

@@ -213,7 +213,12 @@ TEMPLATE_TEST_CASE("exp_neg is exact at 0 and flushes to 0 past its lowest norma
   Scalar clamp;
   std::memcpy(&clamp, &detail::ExpConstants<Scalar>::clamp_bits, sizeof clamp);
   CHECK(clamp > static_cast<Scalar>(Flush::zero_from));
-  CHECK(clamp == detail::ExpConstants<Scalar>::clamp);  // the value the core skips rows by
+  CHECK(clamp == detail::ExpConstants<Scalar>::clamp);
+  // The predicate the core and the objectives skip blocks by: true only where exp_neg is 0.
+  CHECK(detail::exp_neg_flushes_from(clamp));
+  CHECK(detail::exp_neg_flushes_from(infinity));
+  CHECK_FALSE(detail::exp_neg_flushes_from(std::nextafter(clamp, Scalar(0))));
+  CHECK_FALSE(detail::exp_neg_flushes_from(static_cast<Scalar>(Flush::normal_up_to)));
   CHECK(detail::exp_neg(clamp) == Scalar(0));
   CHECK(detail::exp_neg(std::nextafter(clamp, Scalar(0))) == Scalar(0));
 }

@@ -176,6 +176,14 @@ inline Scalar exp_neg(Scalar y) noexcept {
   return twice_exp_r * half_scale;
 }
 
+/// True when exp_neg(y') is exactly 0 for every y' >= y: y is at or past the clamp (exp_neg is
+/// non-increasing and 0 there). A block of log-weights whose largest lies that far below the
+/// running maximum adds exactly nothing, and its exponentials can be skipped.
+template <class Scalar>
+constexpr bool exp_neg_flushes_from(Scalar y) noexcept {
+  return y >= ExpConstants<Scalar>::clamp;
+}
+
 /// out[i] = exp_neg(y[i]) = exp(-y[i]) for 0 <= i < count (y and out may be the same array).
 template <class Scalar>
 inline void exp_neg(const Scalar* y, Scalar* out, std::ptrdiff_t count) noexcept {

@@ -494,10 +494,9 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
     return;
   }
   // Per row: the offset to exponentiate against, and whether any weight of the row can be
-  // nonzero. exp_neg(y) is exactly 0 for y >= its clamp, and every y of the row is at least
-  // offset - block_max, so when that is past the clamp all the row's weights are 0 and its
-  // exponentials are skipped (bit for bit the same sums): with small widths, whole blocks of
-  // keys far from a query cost only their scores.
+  // nonzero. Every y of the row is at least offset - block_max, so when exp_neg flushes from
+  // there all the row's weights are 0 and its exponentials are skipped (bit for bit the same
+  // sums): with small widths, whole blocks of keys far from a query cost only their scores.
   Scalar offsets[Rows];
   bool reaches[Rows];
   for (Index r = 0; r < Rows; ++r) {
@@ -516,7 +515,7 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
       block_max = add_log_weights(data, key0, length, row, block_max, reference[r], max[r]);
     }
     offsets[r] = rescale_to_block(data, block_max, max[r], partials + r * state_size);
-    reaches[r] = offsets[r] - block_max < ExpConstants<Scalar>::clamp;  // false if all -inf
+    reaches[r] = !exp_neg_flushes_from(offsets[r] - block_max);  // false if all -inf
   }
   for (Index r = 0; r < Rows; ++r) {
     if (!reaches[r]) continue;
