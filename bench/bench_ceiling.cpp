@@ -2,17 +2,23 @@
 // against Eigen's vectorised exp and the C library's, and the FMA peak (lane multiply-adds/s per
 // core). bench_core reports its pairs/s as a fraction of the bound that these give.
 //
+// Then the core's two halves, each alone on one block of keys in L1 (core_tile, core_exp_sums):
+// the core runs them one after the other on every tile, so 1 / (1 / tile + 1 / exp_sums) pairs/s
+// is what it reaches unless the two overlap (see bench/README.md, *Targets of issue 4*).
+//
 //   ./bench_ceiling --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
 #include <cmath>
+#include <vector>
 
 #include "ceiling.hpp"
 
 namespace {
 
+using Index = Eigen::Index;
 using nadaraya_bench::ceiling_array;
 
 template <class Scalar>
@@ -61,6 +67,28 @@ void BM_fma_peak(benchmark::State& state) {
       benchmark::Counter(fmas, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// The core's register tile alone (nadaraya_bench::CoreParts): pairs/s, and `r2_fmas_per_s`, the
+/// d multiply-adds of each pair's r2, to compare with the FMA peak.
+template <class Scalar>
+void BM_core_tile(benchmark::State& state) {
+  const Index d = state.range(0);
+  nadaraya_bench::CoreParts<Scalar> parts(d);
+  for (auto _ : state) parts.tile();
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(parts.tile_pairs(), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["r2_fmas_per_s"] = benchmark::Counter(
+      parts.tile_pairs() * static_cast<double>(d), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+/// The core's exponential with its sums alone (nadaraya_bench::CoreParts), in pairs/s.
+template <class Scalar>
+void BM_core_exp_sums(benchmark::State& state) {
+  nadaraya_bench::CoreParts<Scalar> parts(1);
+  for (auto _ : state) parts.exp_sums();
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(parts.exp_pairs(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 BENCHMARK_TEMPLATE(BM_exp_neg, float);
 BENCHMARK_TEMPLATE(BM_exp_neg, double);
 BENCHMARK_TEMPLATE(BM_eigen_exp, float);
@@ -69,6 +97,10 @@ BENCHMARK_TEMPLATE(BM_std_exp, float);
 BENCHMARK_TEMPLATE(BM_std_exp, double);
 BENCHMARK_TEMPLATE(BM_fma_peak, float);
 BENCHMARK_TEMPLATE(BM_fma_peak, double);
+BENCHMARK_TEMPLATE(BM_core_tile, float)->ArgName("d")->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_core_tile, double)->ArgName("d")->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_core_exp_sums, float);
+BENCHMARK_TEMPLATE(BM_core_exp_sums, double);
 
 }  // namespace
 

@@ -38,9 +38,10 @@ const char* scalar_name() {
 }
 
 /// Pairs per second, and the fraction of the bound (per core, times the threads); with a
-/// serial bound (see ceiling.hpp), the fraction of that too.
+/// serial bound and the rate of the core's parts run one after the other (see ceiling.hpp), the
+/// fractions of those too.
 void report_rate(benchmark::State& state, double pairs, double bound_per_s, int threads,
-                 double serial_bound_per_s = 0) {
+                 double serial_bound_per_s = 0, double parts_per_s = 0) {
   state.counters["pairs_per_s"] =
       benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
   if (bound_per_s > 0) {
@@ -50,6 +51,10 @@ void report_rate(benchmark::State& state, double pairs, double bound_per_s, int 
   if (serial_bound_per_s > 0) {
     state.counters["of_serial"] = benchmark::Counter(pairs / (serial_bound_per_s * threads),
                                                      benchmark::Counter::kIsIterationInvariantRate);
+  }
+  if (parts_per_s > 0) {
+    state.counters["of_parts"] = benchmark::Counter(pairs / (parts_per_s * threads),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
   }
 }
 
@@ -66,8 +71,9 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
       problem.queries, problem.keys, problem.values, problem.log_weights, options);
   state.counters["peak_MiB"] = peak.bytes() / (1 << 20);
   // The bound from ceilings measured right before and right after the timed loop (see
-  // local_ceilings), the mean of the two.
+  // local_ceilings), the mean of the two; likewise the rate of the core's two halves alone.
   const nadaraya_bench::LocalCeilings before = nadaraya_bench::local_ceilings<Scalar>(0.05);
+  const nadaraya_bench::PartsRates parts_before = nadaraya_bench::parts_rates<Scalar>(d, 0.02);
   for (auto _ : state) {
     result = nadaraya::pool<nadaraya::Gaussian>(problem.queries, problem.keys, problem.values,
                                                 problem.log_weights, options);
@@ -75,13 +81,15 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
     benchmark::ClobberMemory();
   }
   const nadaraya_bench::LocalCeilings after = nadaraya_bench::local_ceilings<Scalar>(0.05);
+  const nadaraya_bench::PartsRates parts_after = nadaraya_bench::parts_rates<Scalar>(d, 0.02);
   const double exp_per_s = 0.5 * (before.exp_per_s + after.exp_per_s);
   const double fma_per_s = 0.5 * (before.fma_per_s + after.fma_per_s);
   state.counters["exp_per_s"] = exp_per_s;
   report_rate(state, static_cast<double>(n) * static_cast<double>(n),
               nadaraya_bench::pair_bound<Scalar>(exp_per_s, fma_per_s, d),
               per_cpu_second ? 1 : threads,
-              nadaraya_bench::serial_pair_bound(exp_per_s, fma_per_s, d));
+              nadaraya_bench::serial_pair_bound(exp_per_s, fma_per_s, d),
+              0.5 * (parts_before.serial_per_s() + parts_after.serial_per_s()));
   state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
 }
 

@@ -11,7 +11,8 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <ctime>  // clock_gettime, CLOCK_THREAD_CPUTIME_ID
-#include <nadaraya/detail/exp.hpp>
+#include <limits>
+#include <nadaraya/nadaraya.hpp>
 #include <vector>
 
 namespace nadaraya_bench {
@@ -140,6 +141,115 @@ LocalCeilings local_ceilings(double seconds) {
 /// the range reduction are FMAs), the truth lies between the two.
 inline double serial_pair_bound(double exp_per_s, double fma_per_s, Eigen::Index d) {
   return 1.0 / (1.0 / exp_per_s + static_cast<double>(d) / fma_per_s);
+}
+
+/// The core's two halves, each alone on one block of keys that stays in L1/L2, at the sizes the
+/// core uses (tile.hpp): the register tile (CoreShape::tile_queries queries against the block:
+/// r2, the Gaussian's log-weight and the row maxima, as the core calls it with equal weights),
+/// and the exponential with the sums (one row of log-weights in [-30, 0], exp(l - max) added to
+/// the sum and, times a value, to the value's sum, detail::exp_accumulate_row). The core runs the
+/// two one after the other on each tile, so unless they overlap it cannot pool faster than
+/// 1 / (1 / tile + 1 / exp_sums) pairs per second (`parts_bound`).
+template <class Scalar>
+class CoreParts {
+ public:
+  using Index = Eigen::Index;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  static constexpr Index tile_queries = nadaraya::detail::CoreShape::tile_queries;
+
+  explicit CoreParts(Index d)
+      : m_d(d),
+        m_keys(block_keys(d)),
+        m_query_rows(Matrix::Random(d, tile_queries)),
+        m_panels(static_cast<std::size_t>(m_keys * d)),
+        m_scores(static_cast<std::size_t>(tile_queries * m_keys)),
+        m_zeros(static_cast<std::size_t>(m_keys), Scalar(0)),
+        m_one_query(Matrix::Zero(1, 1)),
+        m_exp_keys(Matrix::Zero(m_keys, 1)),
+        m_values(Matrix::Random(m_keys, 1)),
+        m_exp_data(nadaraya::detail::DistanceScore<nadaraya::Gaussian>{}, m_one_query, m_exp_keys,
+                   m_values, m_no_weights, false, nadaraya::detail::CoreOptions{}),
+        m_row(static_cast<std::size_t>(m_keys)),
+        m_partials(static_cast<std::size_t>(2 * nadaraya::detail::lane_count<Scalar>()),
+                   Scalar(0)) {
+    const Matrix keys = Matrix::Random(m_keys, d);
+    nadaraya::detail::pack_key_panels(keys, m_keys, m_panels.data());
+    for (Index i = 0; i < m_keys; ++i)
+      m_row[static_cast<std::size_t>(i)] =
+          static_cast<Scalar>(-30.0 * static_cast<double>(i) / static_cast<double>(m_keys));
+  }
+
+  /// Pairs that one call of tile() or exp_sums() forms.
+  double tile_pairs() const { return static_cast<double>(tile_queries * m_keys); }
+  double exp_pairs() const { return static_cast<double>(m_keys); }
+
+  void tile() {
+    Scalar row_max[tile_queries];
+    for (Scalar& largest : row_max) largest = -std::numeric_limits<Scalar>::infinity();
+    nadaraya::detail::tile_scores<true, tile_queries>(m_query_rows.data(), m_d, m_panels.data(),
+                                                      m_keys, m_scores.data(), m_keys,
+                                                      m_zeros.data(), Scalar(-0.5), row_max);
+    benchmark::DoNotOptimize(m_scores.data());
+    benchmark::DoNotOptimize(row_max);
+    benchmark::ClobberMemory();
+  }
+
+  void exp_sums() {
+    nadaraya::detail::exp_accumulate_row(m_exp_data, 0, m_keys, m_row.data(), Scalar(0),
+                                         m_partials.data());
+    benchmark::DoNotOptimize(m_partials.data());
+    benchmark::ClobberMemory();
+  }
+
+ private:
+  /// The core's block size at dimension d (CoreData): halved until the packed keys fit.
+  static Index block_keys(Index d) {
+    using Shape = nadaraya::detail::CoreShape;
+    Index keys = Shape::block_keys;
+    while (keys > Shape::min_block_keys &&
+           keys * d * static_cast<Index>(sizeof(Scalar)) > Shape::max_panel_bytes)
+      keys /= 2;
+    return keys;
+  }
+
+  Index m_d, m_keys;
+  Matrix m_query_rows;  // column t: query t's coordinates (row-major queries, as the tile reads)
+  std::vector<Scalar> m_panels, m_scores, m_zeros;
+  // The operands of exp_accumulate_row, of which it reads only the values (CoreData keeps
+  // references to them, so they live here).
+  Matrix m_one_query, m_exp_keys, m_values, m_no_weights;
+  nadaraya::detail::CoreData<Scalar> m_exp_data;
+  std::vector<Scalar> m_row, m_partials;
+};
+
+/// Pairs per second of the core's two halves at dimension d, each timed for `seconds` on the
+/// calling thread, and the rate of running them one after the other.
+struct PartsRates {
+  double tile_per_s = 0;
+  double exp_sums_per_s = 0;
+  double serial_per_s() const { return 1.0 / (1.0 / tile_per_s + 1.0 / exp_sums_per_s); }
+};
+
+template <class Scalar>
+PartsRates parts_rates(Eigen::Index d, double seconds) {
+  CoreParts<Scalar> parts(d);
+  PartsRates rates;
+  double start = thread_seconds();
+  long calls = 0;
+  while (thread_seconds() - start < seconds) {
+    for (int i = 0; i < 64; ++i) parts.tile();
+    calls += 64;
+  }
+  rates.tile_per_s = static_cast<double>(calls) * parts.tile_pairs() / (thread_seconds() - start);
+  start = thread_seconds();
+  calls = 0;
+  while (thread_seconds() - start < seconds) {
+    for (int i = 0; i < 64; ++i) parts.exp_sums();
+    calls += 64;
+  }
+  rates.exp_sums_per_s =
+      static_cast<double>(calls) * parts.exp_pairs() / (thread_seconds() - start);
+  return rates;
 }
 
 }  // namespace nadaraya_bench
