@@ -393,6 +393,113 @@ TEMPLATE_TEST_CASE("blocks of keys whose weights all flush to 0 add exactly noth
   }
 }
 
+TEMPLATE_TEST_CASE("the sorted line (d = 1, Gaussian) matches the reference and the tile",
+                   "[fast_core]", float, double) {
+  using Scalar = TestType;
+  // The sorted-line path (keys sorted, each query's largest log-weight from its nearest key, one
+  // loop per block) forced on, against the long-double reference and against the register tile
+  // on the same data: ordinary widths, tiny ones (most blocks flush and are skipped, the nearest
+  // key decides), huge ones (every weight near 1), data far from the origin, duplicate keys, keys
+  // on one side of every query, a density (no value column), n not a multiple of a block.
+  const Index n = 1000, m = 70;
+  const MatrixOf<Scalar> base_keys = nadaraya_test::normal_matrix<Scalar>(n, 1, 1000);
+  const MatrixOf<Scalar> base_queries = nadaraya_test::normal_matrix<Scalar>(m, 1, 1001);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 1002);
+  const VectorOf<Scalar> none;
+  struct Case {
+    const char* name;
+    double scale, shift;
+  };
+  const double far = sizeof(Scalar) == 4 ? 1e3 : 1e6;
+  const std::vector<Case> cases = {{"ordinary", 3, 0},
+                                   {"tiny widths", 1e4, 0},
+                                   {"huge widths", 1e-6, 0},
+                                   {"far from the origin", 3, far},
+                                   {"tiny widths far out", 1e3, far}};
+  detail::CoreOptions line, tile;
+  line.sorted_line = detail::SortedLine::always;
+  tile.sorted_line = detail::SortedLine::never;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const Scalar scale = static_cast<Scalar>(c.scale), shift = static_cast<Scalar>(c.shift);
+    const MatrixOf<Scalar> keys = (base_keys.array() * scale + shift).matrix();
+    MatrixOf<Scalar> queries = (base_queries.array() * scale + shift).matrix();
+    queries.topRows(10) = keys.topRows(10);    // queries exactly on keys: y = 0 for the nearest
+    queries(10, 0) = keys.minCoeff() - scale;  // below every key
+    queries(11, 0) = keys.maxCoeff() + scale;  // above every key
+    for (const bool density : {false, true}) {
+      INFO("density " << density);
+      const MatrixOf<Scalar> columns = density ? MatrixOf<Scalar>(n, 0) : values;
+      const PoolResult<Scalar> sorted = detail::pool_with<detail::DistanceScore<Gaussian>>(
+          queries, keys, columns, none, PoolOptions{}, line, "test");
+      const PoolResult<Scalar> tiled = detail::pool_with<detail::DistanceScore<Gaussian>>(
+          queries, keys, columns, none, PoolOptions{}, tile, "test");
+      check_against_reference<Gaussian>(sorted, queries, keys, columns, none, false);
+      check_against_reference<Gaussian>(tiled, queries, keys, columns, none, false);
+    }
+  }
+  // Duplicates: every key four times, the values different.
+  MatrixOf<Scalar> repeated(4 * 300, 1);
+  for (Index r = 0; r < 4; ++r) repeated.middleRows(r * 300, 300) = base_keys.topRows(300);
+  const MatrixOf<Scalar> repeated_values = nadaraya_test::normal_matrix<Scalar>(4 * 300, 1, 1003);
+  check_against_reference<Gaussian>(
+      detail::pool_with<detail::DistanceScore<Gaussian>>(base_queries, repeated, repeated_values,
+                                                         none, PoolOptions{}, line, "test"),
+      base_queries, repeated, repeated_values, none, false);
+}
+
+TEMPLATE_TEST_CASE("the sorted line is taken where it applies and pays, and threads agree",
+                   "[fast_core]", float, double) {
+  using Scalar = TestType;
+  const Index n = 2000;  // 64 log2 n = 704 queries or more repay the sort
+  const MatrixOf<Scalar> keys = nadaraya_test::normal_matrix<Scalar>(n, 1, 1100);
+  const MatrixOf<Scalar> many = nadaraya_test::normal_matrix<Scalar>(704, 1, 1101);
+  const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 1102);
+  const MatrixOf<Scalar> two_columns = nadaraya_test::normal_matrix<Scalar>(n, 2, 1103);
+  const VectorOf<Scalar> none;
+  const VectorOf<Scalar> weights = nadaraya_test::some_zero_log_weights<Scalar>(n, 1104);
+  const detail::CoreOptions automatic;
+  using Data = detail::CoreData<Scalar>;
+  const detail::DistanceScore<Gaussian> gaussian;
+  CHECK(Data(gaussian, many, keys, values, none, false, automatic).sorted_line);
+  CHECK(Data(gaussian, many, keys, MatrixOf<Scalar>(n, 0), none, false, automatic).sorted_line);
+  // Not with fewer queries, sample weights, leave-one-out, two value columns, d > 1, or another
+  // kernel.
+  CHECK_FALSE(
+      Data(gaussian, MatrixOf<Scalar>(many.topRows(703)), keys, values, none, false, automatic)
+          .sorted_line);
+  CHECK_FALSE(Data(gaussian, many, keys, values, weights, false, automatic).sorted_line);
+  CHECK_FALSE(Data(gaussian, many, keys, values, none, true, automatic).sorted_line);
+  CHECK_FALSE(Data(gaussian, many, keys, two_columns, none, false, automatic).sorted_line);
+  const MatrixOf<Scalar> wide = nadaraya_test::normal_matrix<Scalar>(n, 2, 1105);
+  const MatrixOf<Scalar> wide_queries = nadaraya_test::normal_matrix<Scalar>(704, 2, 1106);
+  CHECK_FALSE(Data(gaussian, wide_queries, wide, values, none, false, automatic).sorted_line);
+  CHECK_FALSE(
+      Data(detail::DistanceScore<Epanechnikov>{}, many, keys, values, none, false, automatic)
+          .sorted_line);
+  // One and two threads give the same bits; so do few queries against many keys (key shards,
+  // merged), forced onto the sorted line.
+  PoolOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  const PoolResult<Scalar> single = pool<Gaussian>(many, keys, values, none, one);
+  const PoolResult<Scalar> dual = pool<Gaussian>(many, keys, values, none, two);
+  CHECK(single.log_sum == dual.log_sum);
+  CHECK(single.mean == dual.mean);
+  detail::CoreOptions line;
+  line.sorted_line = detail::SortedLine::always;
+  const MatrixOf<Scalar> spread = nadaraya_test::normal_matrix<Scalar>(60000, 1, 1107) * Scalar(30);
+  const MatrixOf<Scalar> spread_values = nadaraya_test::normal_matrix<Scalar>(60000, 1, 1108);
+  const MatrixOf<Scalar> few = many.topRows(3) * Scalar(30);
+  const PoolResult<Scalar> sharded_one = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      few, spread, spread_values, none, one, line, "test");
+  const PoolResult<Scalar> sharded_two = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      few, spread, spread_values, none, two, line, "test");
+  CHECK(sharded_one.log_sum == sharded_two.log_sum);
+  CHECK(sharded_one.mean == sharded_two.mean);
+  check_against_reference<Gaussian>(sharded_one, few, spread, spread_values, none, false);
+}
+
 TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float,
                    double) {
   using Scalar = TestType;

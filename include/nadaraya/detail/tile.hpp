@@ -3,9 +3,10 @@
 // IWYU pragma: private, include <nadaraya/nadaraya.hpp>
 
 #include <Eigen/Core>
-#include <algorithm>  // std::min, std::max
+#include <algorithm>  // std::min, std::max, std::sort, std::lower_bound
 #include <cmath>      // std::exp, std::log, std::sqrt
 #include <limits>
+#include <utility>  // std::pair
 #include <vector>
 
 #include "../accumulator.hpp"
@@ -37,6 +38,12 @@ namespace detail {
 /// Compact kernels that give their profile skip the exponential and the maximum: their weights
 /// are k(r2) w_i / max_j w_j, all in [0, 1] (see CoreData::linear).
 ///
+/// The sorted line: in one dimension, with the Gaussian and equal weights, the keys are sorted
+/// once, each query's largest log-weight is its nearest key's (binary search), and one loop per
+/// query and block forms r2, the weight and the sums with no score tile; on sorted keys whole
+/// blocks beyond the exponential's range are far more common, and are skipped (see
+/// CoreData::sorted_line).
+///
 /// Memory: a row-major copy of the queries (m d), the running states (m (k + 2), times the
 /// number of key shards when there are few queries), per thread a 32 x 256 score tile and the
 /// partial sums of 32 queries, and when the keys are not packed once, one packed block of them
@@ -66,11 +73,19 @@ struct CoreShape {
   static constexpr double parallel_min_pairs = 32768;  ///< below this, a single thread
 };
 
+/// When the core takes the sorted-line path (CoreData::sorted_line) where it applies.
+enum class SortedLine {
+  automatic,  ///< when enough queries share the sort (see CoreData::sorted_line)
+  always,     ///< wherever it applies, however few the queries (tests)
+  never,      ///< the register tile (tests, benchmarks)
+};
+
 /// Knobs of the core that tests and benchmarks set; `pool` uses the defaults.
 struct CoreOptions {
   ScoreForm form = ScoreForm::automatic;  ///< direct or product form for distance scores
   bool guard_product_form = true;    ///< centre the data and check the error bound (false: neither)
   bool allow_linear_weights = true;  ///< compact kernels with a profile skip the exponential
+  SortedLine sorted_line = SortedLine::automatic;  ///< d = 1 Gaussian: sorted keys, one loop
 };
 
 /// The operands of the core, laid out for it. Only what the layout needs is copied: the queries
@@ -141,6 +156,18 @@ class CoreData {
   bool leave_one_out = false;
   /// The register tile's keys are packed once for all blocks (packed_panels), not per item.
   bool keys_packed = false;
+  /// The sorted-line path: d = 1, a Gaussian (affine) distance score, equal weights, no
+  /// leave-one-out, at most one value column. The keys are sorted (line_keys, the values in the
+  /// same order in line_values), so each query's largest log-weight is its nearest key's, found
+  /// by binary search before any exponential, and a block's is at one of its ends. Then one loop
+  /// per query and block forms r2, the weight exp(slope r2 - max) and the sums, with no score
+  /// tile in between (line_accumulate_block): at d = 1 the tile's stores and the second pass over
+  /// its scores took a fifth of the time. With the maximum known from the start, the running
+  /// state is never rescaled. Taken automatically when the queries are many enough to repay the
+  /// sort (at least 64 log2 n).
+  bool sorted_line = false;
+  Vector line_keys;    // sorted_line: the keys ascending, padded to n_padded with +inf
+  Vector line_values;  // sorted_line with a value column: the values in the keys' order, 0 padded
 
  private:
   Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_keys;    // n x d, the caller's (or a copy)
@@ -285,11 +312,34 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
       }
     }
   }
+  if constexpr (Score::is_distance && Score::is_affine) {
+    const bool applies = d == 1 && !m_has_weights && !exclude_own_key && k <= 1 && !use_gemm;
+    Index log2_n = 1;
+    while ((Index{1} << log2_n) < n) ++log2_n;
+    const bool worth_it = m >= 64 * log2_n;
+    sorted_line = applies && options.sorted_line != SortedLine::never &&
+                  (options.sorted_line == SortedLine::always || worth_it);
+  }
+  if (sorted_line) {
+    // (key, value) pairs sorted by key: ties keep no particular order, which changes nothing
+    // but the order of the sums.
+    std::vector<std::pair<Scalar, Scalar>> line(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i)
+      line[static_cast<std::size_t>(i)] = {m_keys(i, 0), k == 1 ? m_values(i, 0) : Scalar(0)};
+    std::sort(line.begin(), line.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    line_keys.setConstant(n_padded, std::numeric_limits<Scalar>::infinity());
+    for (Index i = 0; i < n; ++i) line_keys(i) = line[static_cast<std::size_t>(i)].first;
+    if (k == 1) {
+      line_values.setZero(n_padded);
+      for (Index i = 0; i < n; ++i) line_values(i) = line[static_cast<std::size_t>(i)].second;
+    }
+  }
   // Pack the keys once when more than one group of queries reads every block: packing per item
   // read each block's d columns n apart, d pages per block, and at n = 2^16, d = 32 (8 to 16 MiB
   // of keys) the tile ran 25% slower than at n = 4096. One group reads each block once anyway,
   // and then no n x d copy is made.
-  if (!use_gemm && m > CoreShape::group_queries) {
+  if (!use_gemm && !sorted_line && m > CoreShape::group_queries) {
     m_packed_keys.resize(n_padded * d);
     pack_key_panels(m_keys, n_padded, m_packed_keys.data());
     keys_packed = true;
@@ -327,7 +377,8 @@ struct CoreScratch {
   // for large d).
   explicit CoreScratch(const CoreData<Scalar>& data)
       : scores(CoreShape::group_queries * CoreShape::block_keys),
-        panels(data.keys_packed || data.use_gemm ? 0 : data.block_keys * data.d),
+        panels(data.keys_packed || data.use_gemm || data.sorted_line ? 0
+                                                                     : data.block_keys * data.d),
         partials((data.k + 1) * lanes, CoreShape::group_queries) {}
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> panels;
@@ -524,6 +575,88 @@ inline void finish_tile(const CoreData<Scalar>& data, Index query0, Index key0, 
   }
 }
 
+/// The sorted-line path (CoreData::sorted_line): the log-weight slope r2 of `query` and the key
+/// x, with r2 rounded as line_accumulate_block rounds it.
+template <class Score, class Scalar>
+inline Scalar line_log_weight(Scalar query, Scalar key) {
+  const Scalar difference = query - key;
+  return static_cast<Scalar>(Score::slope) * (difference * difference);
+}
+
+/// The sorted-line path: the query's largest log-weight, its nearest key's. Rounding is monotone,
+/// so no key farther away can round to a larger one; -inf when even the nearest key's r2
+/// overflows (no key reaches the query, as on the tile's path).
+template <class Score, class Scalar>
+inline Scalar line_max_log_weight(const CoreData<Scalar>& data, Scalar query) {
+  const Scalar* keys = data.line_keys.data();
+  const Index above = std::lower_bound(keys, keys + data.n, query) - keys;
+  Scalar largest = -std::numeric_limits<Scalar>::infinity();
+  if (above < data.n) largest = line_log_weight<Score>(query, keys[above]);
+  if (above > 0) largest = std::max(largest, line_log_weight<Score>(query, keys[above - 1]));
+  return largest;
+}
+
+/// The sorted-line path: folds keys [key0, key0 + length) into one query's partial sums (the
+/// layout of CoreScratch), w_i = exp(slope r2_i - max) = exp_neg(max - slope r2_i), r2 formed in
+/// the same loop. `max` is the query's largest log-weight over all keys, so every argument is
+/// >= 0; the padding's keys are +inf and give 0. Two levels of sums as in exp_accumulate_row.
+template <class Score, class Scalar>
+inline void line_accumulate_block(const CoreData<Scalar>& data, Scalar query, Index key0,
+                                  Index length, Scalar max, Scalar* partials) {
+  constexpr Index L = CoreScratch<Scalar>::lanes;
+  const Scalar rise = static_cast<Scalar>(-Score::slope);  // max - slope r2 = rise r2 + max
+  const Scalar* keys = data.line_keys.data() + key0;
+  Scalar sum[L] = {};
+  if (data.k == 1) {
+    const Scalar* y = data.line_values.data() + key0;
+    Scalar value[L] = {};
+    for (Index i = 0; i < length; i += L) {
+      for (Index l = 0; l < L; ++l) {
+        const Scalar difference = query - keys[i + l];
+        const Scalar weight = exp_neg(multiply_add(rise, difference * difference, max));
+        sum[l] += weight;
+        value[l] += weight * y[i + l];
+      }
+    }
+    for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
+  } else {
+    for (Index i = 0; i < length; i += L) {
+      for (Index l = 0; l < L; ++l) {
+        const Scalar difference = query - keys[i + l];
+        sum[l] += exp_neg(multiply_add(rise, difference * difference, max));
+      }
+    }
+  }
+  for (Index l = 0; l < L; ++l) partials[l] += sum[l];
+}
+
+/// The sorted-line path for one item (see run_item): per query, its largest log-weight, then
+/// each block of keys in one loop, skipping blocks whose nearest end is so far that all their
+/// weights flush to 0.
+template <class Score, class Scalar>
+void run_line_item(const CoreData<Scalar>& data, Index query0, Index count, Index block_begin,
+                   Index block_end, Scalar* max, Scalar* partials, Index state_stride) {
+  for (Index t = 0; t < count; ++t) {
+    const Scalar query = data.queries(query0 + t, 0);
+    const Scalar largest = line_max_log_weight<Score>(data, query);
+    max[t] = largest;
+    if (largest == -std::numeric_limits<Scalar>::infinity()) continue;  // no key reaches it
+    for (Index block = block_begin; block < block_end; ++block) {
+      const Index key0 = block * data.block_keys;
+      const Index length = std::min(data.block_keys, data.n_padded - key0);
+      // The block's largest log-weight: at its first key when the query lies below it, at its
+      // last when above, the query's own largest when inside.
+      const Scalar first = data.line_keys(key0);
+      const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
+      const Scalar block_max = query <= first  ? line_log_weight<Score>(query, first)
+                               : query >= last ? line_log_weight<Score>(query, last)
+                                               : largest;
+      if (exp_neg_flushes_from(largest - block_max)) continue;
+      line_accumulate_block<Score>(data, query, key0, length, largest, partials + t * state_stride);
+    }
+  }
+}
+
 /// One item: queries [query0, query0 + count) against key blocks [block_begin, block_end),
 /// accumulating into state columns [state0, state0 + count).
 template <class Score, class Scalar>
@@ -542,6 +675,11 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
   Scalar* reference = states.reference.data() + state0;
   Scalar* max = states.max.data() + state0;
   scratch.partials.leftCols(count).setZero();
+  if (data.sorted_line) {
+    run_line_item<Score>(data, query0, count, block_begin, block_end, max, scratch.partials.data(),
+                         scratch.partials.rows());
+    block_end = block_begin;  // no tile; on to the reduction of the partial sums
+  }
   for (Index block = block_begin; block < block_end; ++block) {
     const Index key0 = block * data.block_keys;
     const Index length = std::min(data.block_keys, data.n_padded - key0);
