@@ -312,7 +312,8 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
       }
     }
   }
-  if constexpr (Score::is_distance && Score::is_affine) {
+  // A falling log-profile (slope < 0) is what makes the nearest key the heaviest.
+  if constexpr (Score::is_distance && Score::is_affine && Score::slope < 0) {
     const bool applies = d == 1 && !m_has_weights && !exclude_own_key && k <= 1 && !use_gemm;
     Index log2_n = 1;
     while ((Index{1} << log2_n) < n) ++log2_n;
