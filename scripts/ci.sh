@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The quality gates, in order, stopping at the first failure (README.md's test command runs this
-# after installing the Debian packages it needs):
+# The quality gates, in order, stopping at the first failure. README.md's test command is the
+# gcc stage alone (scripts/test.sh); its gates command runs the others, and .ci/run runs both:
 #
 #   format  clang-format (the committed .clang-format) reports nothing on any C++ file in the tree
-#   gcc     optimised g++ build of the tests and examples with -Werror on our own targets, and
-#           the whole ctest suite (unit tests, examples and the three packaging tests)
-#   asan    clang++ build of the tests with AddressSanitizer + UndefinedBehaviorSanitizer
+#   gcc     scripts/test.sh: optimised g++ build of the tests, examples and benchmarks for this
+#           machine's CPU (-march=native) with -Werror on our own targets, and the whole ctest
+#           suite (unit tests, examples, the three packaging tests, benchmark smoke runs)
+#   asan    clang++ build of the tests for baseline x86-64 (so that CI runs both the native SIMD
+#           paths and the baseline ones) with AddressSanitizer + UndefinedBehaviorSanitizer
 #           (-fno-sanitize-recover=all) and -Werror, asserts kept (no NDEBUG); unit tests.
 #           Unoptimised (-O0): at -O1 the sanitizers' instrumentation made the optimiser take five
 #           times as long on the Eigen-heavy test files (12 of this stage's 15 minutes on 2 cores);
@@ -58,9 +60,9 @@ clang_tidy="${CLANG_TIDY:-clang-tidy}"
 # unoptimised (quick to build, and short runs of the longest sweeps); the fuzzers at -O1.
 sanitizer_build_type=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0")
 fuzz_build_type=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1")
-# Only what the sanitizer flavours run: no examples, benchmarks or install rules.
+# Only what the sanitizer flavours run: no examples, benchmarks or install rules; baseline x86-64.
 tests_only=(-DNADARAYA_BUILD_EXAMPLES=OFF -DNADARAYA_BUILD_BENCHMARKS=OFF -DNADARAYA_INSTALL=OFF
-  -DNADARAYA_TEST_SHORT=ON)
+  -DNADARAYA_TEST_SHORT=ON -DNADARAYA_NATIVE=OFF)
 
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -86,12 +88,9 @@ stage_format() {
 }
 
 stage_gcc() {
-  local dir="${build}/gcc"
-  log "gcc: Release, -Werror, everything (benchmarks too); ctest (unit, package, bench smoke runs)"
-  CXX="${cxx_gcc}" cmake -S . -B "${dir}" -DCMAKE_BUILD_TYPE=Release -DNADARAYA_WERROR=ON \
-    -DNADARAYA_BUILD_BENCHMARKS=ON
-  cmake --build "${dir}" -j "${jobs}"
-  ctest --test-dir "${dir}" --output-on-failure -j "${jobs}"
+  log "gcc: scripts/test.sh (Release, -march=native, -Werror, everything; the whole ctest suite)"
+  NADARAYA_TEST_BUILD="${build}/gcc" NADARAYA_CI_JOBS="${jobs}" CXX_GCC="${cxx_gcc}" \
+    bash scripts/test.sh
 }
 
 configure_asan() {
@@ -102,7 +101,7 @@ configure_asan() {
 configure_fuzz() {
   CXX="${cxx_clang}" cmake -S . -B "${build}/fuzz" "${fuzz_build_type[@]}" \
     -DNADARAYA_BUILD_TESTS=OFF -DNADARAYA_BUILD_EXAMPLES=OFF -DNADARAYA_BUILD_BENCHMARKS=OFF \
-    -DNADARAYA_INSTALL=OFF -DNADARAYA_BUILD_FUZZERS=ON -DNADARAYA_WERROR=ON \
+    -DNADARAYA_INSTALL=OFF -DNADARAYA_BUILD_FUZZERS=ON -DNADARAYA_WERROR=ON -DNADARAYA_NATIVE=OFF \
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 }
 

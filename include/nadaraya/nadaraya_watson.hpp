@@ -153,8 +153,7 @@ class NadarayaWatson {
   /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
-                                      bandwidth, "NadarayaWatson::set_bandwidth");
+      m_training.template set_bandwidth<Kernel>(bandwidth, "NadarayaWatson::set_bandwidth");
     }
     m_bandwidth = bandwidth;
   }
@@ -170,10 +169,10 @@ class NadarayaWatson {
     const char* where = "NadarayaWatson::fit_bandwidth";
     options.check();
     m_training.check_fitted(where);
-    const Eigen::VectorXd start =
-        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    const Eigen::VectorXd start = options.start.template resolve<Kernel>(
+        m_training.centred_data(), m_training.weights(), where);
     const SquaredErrorObjective<Kernel, Scalar> objective(
-        m_training.data(), outputs(), m_training.weights(),
+        m_training.centred_data(), outputs(), m_training.weights(),
         detail::objective_options(options, m_options.threads));
     FitReport report = fit_widths(objective, start, options);
     m_training.set_widths(report.widths, where);
@@ -187,8 +186,8 @@ class NadarayaWatson {
     return m_training.widths();
   }
   bool is_fitted() const { return m_training.fitted(); }
-  Eigen::Index n_samples() const { return m_training.data().rows(); }
-  Eigen::Index n_features() const { return m_training.data().cols(); }
+  Eigen::Index n_samples() const { return m_training.centred_data().rows(); }
+  Eigen::Index n_features() const { return m_training.centred_data().cols(); }
   Eigen::Index n_outputs() const { return m_outputs.cols(); }
   const Options& options() const { return m_options; }
 

@@ -126,8 +126,8 @@ class NadarayaWatsonClassifier {
   /// cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
-                                      bandwidth, "NadarayaWatsonClassifier::set_bandwidth");
+      m_training.template set_bandwidth<Kernel>(bandwidth,
+                                                "NadarayaWatsonClassifier::set_bandwidth");
     }
     m_bandwidth = bandwidth;
   }
@@ -143,8 +143,8 @@ class NadarayaWatsonClassifier {
     const char* where = "NadarayaWatsonClassifier::fit_bandwidth";
     options.check();
     m_training.check_fitted(where);
-    const Eigen::VectorXd start =
-        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    const Eigen::VectorXd start = options.start.template resolve<Kernel>(
+        m_training.centred_data(), m_training.weights(), where);
     Labels codes(m_one_hot.rows());  // class index of each point, from the one-hot rows
     for (Eigen::Index i = 0; i < m_one_hot.rows(); ++i) {
       Eigen::Index code = 0;
@@ -152,7 +152,7 @@ class NadarayaWatsonClassifier {
       codes(i) = static_cast<int>(code);
     }
     const LogLossObjective<Kernel, Scalar> objective(
-        m_training.data(), codes, m_training.weights(),
+        m_training.centred_data(), codes, m_training.weights(),
         detail::objective_options(options, m_options.threads));
     FitReport report = fit_widths(objective, start, options);
     m_training.set_widths(report.widths, where);
@@ -166,8 +166,8 @@ class NadarayaWatsonClassifier {
     return m_training.widths();
   }
   bool is_fitted() const { return m_training.fitted(); }
-  Eigen::Index n_samples() const { return m_training.data().rows(); }
-  Eigen::Index n_features() const { return m_training.data().cols(); }
+  Eigen::Index n_samples() const { return m_training.centred_data().rows(); }
+  Eigen::Index n_features() const { return m_training.centred_data().cols(); }
   Eigen::Index n_classes() const { return m_classes.size(); }
   const Options& options() const { return m_options; }
 

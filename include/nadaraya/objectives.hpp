@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "detail/centre.hpp"  // weighted_centre, centre_rows
 #include "detail/check.hpp"
 #include "detail/pair_blocks.hpp"  // stream_blocks: the blocked, vectorised pass
 #include "detail/parallel.hpp"     // resolve_threads
@@ -407,7 +408,8 @@ class NearestKeys {
   Vector m_values;                                        // weighted value sum at m_r2
 };
 
-/// What every objective holds: the data as given, normalised sample weights, options.
+/// What every objective holds: the data centred on their weighted mean (detail/centre.hpp: the
+/// objectives do not depend on where the data sit), normalised sample weights, options.
 template <class Scalar>
 class ObjectiveData {
  public:
@@ -427,7 +429,7 @@ class ObjectiveData {
     if (options.threads < 0) {
       fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
     }
-    m_data = X;
+    m_data = centre_rows<Scalar>(X, weighted_centre<Scalar>(X, weights));
     const Eigen::Index n = m_data.rows();
     m_shares = weights.size() == 0 ? Eigen::VectorXd::Constant(n, 1.0 / static_cast<double>(n))
                                    : Eigen::VectorXd(weights / weights.sum());
@@ -472,7 +474,7 @@ class ObjectiveData {
 
  private:
   ObjectiveOptions m_options;  // leave-one-out, per dimension, threads
-  Matrix m_data;               // X as given, n x d
+  Matrix m_data;               // X minus its weighted mean, n x d
   Eigen::VectorXd m_shares;    // p_i = w_i / sum w
   Vector m_log_shares;         // log p_i; -inf for zero weights
 };

@@ -110,8 +110,7 @@ class ParzenDensity {
   /// A bandwidth that cannot be applied throws InvalidArgument and changes nothing.
   void set_bandwidth(const Bandwidth& bandwidth) {
     if (m_training.fitted()) {
-      m_training.template fit<Kernel>(Matrix(m_training.data()), m_training.given_weights(),
-                                      bandwidth, "ParzenDensity::set_bandwidth");
+      m_training.template set_bandwidth<Kernel>(bandwidth, "ParzenDensity::set_bandwidth");
       update_normaliser();
     }
     m_bandwidth = bandwidth;
@@ -133,15 +132,15 @@ class ParzenDensity {
     const char* where = "ParzenDensity::fit_bandwidth";
     options.check();
     m_training.check_fitted(where);
-    const Eigen::VectorXd start =
-        options.start.template resolve<Kernel>(m_training.data(), m_training.weights(), where);
+    const Eigen::VectorXd start = options.start.template resolve<Kernel>(
+        m_training.centred_data(), m_training.weights(), where);
     const ObjectiveOptions objective_options =
         detail::objective_options(options, m_options.threads);
     FitReport report;
     if (options.density_criterion == DensityCriterion::least_squares) {
       if constexpr (std::is_same<Kernel, Gaussian>::value) {
-        const LeastSquaresObjective<Scalar> objective(m_training.data(), m_training.weights(),
-                                                      objective_options);
+        const LeastSquaresObjective<Scalar> objective(m_training.centred_data(),
+                                                      m_training.weights(), objective_options);
         report = fit_widths(objective, start, options);
       } else {
         detail::fail(where,
@@ -149,8 +148,8 @@ class ParzenDensity {
                      kernel_traits<Kernel>::name());
       }
     } else {
-      const LikelihoodObjective<Kernel, Scalar> objective(m_training.data(), m_training.weights(),
-                                                          objective_options);
+      const LikelihoodObjective<Kernel, Scalar> objective(m_training.centred_data(),
+                                                          m_training.weights(), objective_options);
       report = fit_widths(objective, start, options);
     }
     m_training.set_widths(report.widths, where);
@@ -165,8 +164,8 @@ class ParzenDensity {
     return m_training.widths();
   }
   bool is_fitted() const { return m_training.fitted(); }
-  Eigen::Index n_samples() const { return m_training.data().rows(); }
-  Eigen::Index n_features() const { return m_training.data().cols(); }
+  Eigen::Index n_samples() const { return m_training.centred_data().rows(); }
+  Eigen::Index n_features() const { return m_training.centred_data().cols(); }
   const Options& options() const { return m_options; }
 
  private:

@@ -144,7 +144,12 @@ void compare_passes(const Make& make, ObjectiveOptions options, const Eigen::Vec
   const double blocked_batch = blocked.batch_value_and_gradient(theta, rows, blocked_gradient);
   const double per_pair_batch = per_pair.batch_value_and_gradient(theta, rows, per_pair_gradient);
   CHECK(values_agree<Scalar>(blocked_batch, per_pair_batch, worst));
-  CHECK(gradients_agree<Scalar>(blocked_gradient, per_pair_gradient, per_pair_batch, worst));
+  // A mini-batch estimates the whole objective, whose size is its gradient's natural scale: six
+  // confidently classified points can have a log-loss and gradient of 1e-8 that cancel terms of
+  // the whole objective's size (seen with fused multiply-adds: 4e-17 apart, 2e-9 of 1e-8).
+  CHECK(gradients_agree<Scalar>(blocked_gradient, per_pair_gradient,
+                                std::max(std::abs(per_pair_batch), std::abs(per_pair_value)),
+                                worst));
 }
 
 Eigen::VectorXd theta_for(double width, bool per_dimension, Eigen::Index d) {

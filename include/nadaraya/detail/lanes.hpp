@@ -26,13 +26,21 @@ constexpr Index lane_count() {
 
 /// a b + c, fused where the target has a hardware FMA (whatever -ffp-contract says, so results
 /// do not depend on -std=c++17 versus -std=gnu++17); a multiplication and an addition otherwise.
+/// `multiply_add_is_fused` says which (the tests check it). Clang defines no __FP_FAST_FMA, but
+/// contracts a b + c into an FMA by default where the target has one: __FMA__ (x86) and
+/// __ARM_FEATURE_FMA say so for both compilers.
+#if defined(FP_FAST_FMA) || defined(__FP_FAST_FMA) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+inline constexpr bool multiply_add_is_fused = true;
+#else
+inline constexpr bool multiply_add_is_fused = false;
+#endif
 template <class Scalar>
 inline Scalar multiply_add(Scalar a, Scalar b, Scalar c) noexcept {
-#if defined(FP_FAST_FMA) || defined(__FP_FAST_FMA)
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
+  if constexpr (multiply_add_is_fused) {
+    return std::fma(a, b, c);
+  } else {
+    return a * b + c;
+  }
 }
 
 /// Sum of x[0..count), count a multiple of lane_count().

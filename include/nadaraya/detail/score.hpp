@@ -131,21 +131,33 @@ inline void pack_key_panels(const Eigen::MatrixBase<Derived>& keys, Index padded
 /// (measured: +60% at d = 128). Not Eigen's EIGEN_OPTIMIZATION_BARRIER: its x86 constraint
 /// "+g,x" lets GCC choose memory, and it stored both key packets to the stack on every step
 /// (measured with perf at d = 8). With Clang a barrier costs 25%, so none there.
-template <class Packet>
-inline void keep_in_register(Packet& packet) {
+/// `keep_in_register_branch` names the branch this target compiles (the tests report it).
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) && \
     defined(__SSE2__)
 #if defined(__AVX512F__)
+inline constexpr const char* keep_in_register_branch = "GCC x86 asm, constraint +v (AVX-512)";
+template <class Packet>
+inline void keep_in_register(Packet& packet) {
   __asm__("" : "+v"(packet));
+}
 #else
+inline constexpr const char* keep_in_register_branch = "GCC x86 asm, constraint +x (SSE/AVX)";
+template <class Packet>
+inline void keep_in_register(Packet& packet) {
   __asm__("" : "+x"(packet));
+}
 #endif
 #elif defined(__GNUC__) && !defined(__clang__) && defined(EIGEN_OPTIMIZATION_BARRIER)
+inline constexpr const char* keep_in_register_branch = "GCC, EIGEN_OPTIMIZATION_BARRIER";
+template <class Packet>
+inline void keep_in_register(Packet& packet) {
   EIGEN_OPTIMIZATION_BARRIER(packet);
-#else
-  (void)packet;
-#endif
 }
+#else
+inline constexpr const char* keep_in_register_branch = "none (Clang or no SIMD)";
+template <class Packet>
+inline void keep_in_register(Packet& /*packet*/) {}
+#endif
 
 /// The register-tiled score of `Queries` consecutive queries against `length` keys:
 /// out(t, i) = ||q_t - x_i||^2 (Difference) or q_t . x_i, for t < Queries, i < length.

@@ -14,13 +14,15 @@
 #include "../kernel.hpp"
 #include "../options.hpp"
 #include "../pool.hpp"
+#include "centre.hpp"
 #include "check.hpp"
 
 namespace nadaraya {
 namespace detail {
 
-/// What every estimator holds after fit(): the data, the data divided by the widths (what the
-/// engine sees), the widths, and the normalised log sample weights.
+/// What every estimator holds after fit(): the data centred on their weighted mean (centre.hpp),
+/// the centred data divided by the widths (what the engine sees), the widths, and the normalised
+/// log sample weights.
 template <class Scalar>
 class TrainingSet {
  public:
@@ -49,6 +51,8 @@ class TrainingSet {
       for (Eigen::Index i = 0; i < weights.size(); ++i)
         relative_weights(i) = std::ldexp(weights(i), -exponent);
     }
+    Eigen::VectorXd centre = weighted_centre<Scalar>(data, relative_weights);
+    data = centre_rows<Scalar>(data, centre);
     Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, relative_weights, where);
     Matrix keys = scaled_keys(data, widths, where);
     const double total =
@@ -65,12 +69,19 @@ class TrainingSet {
     }
     // Every check has passed: commit.
     m_data = std::move(data);
+    m_centre = std::move(centre);
     m_weights = relative_weights;
-    m_given_weights = weights;
     m_log_weights = std::move(log_weights);
     m_widths = std::move(widths);
     m_keys = std::move(keys);
     m_fitted = true;
+  }
+
+  /// Resolves another bandwidth on the stored (centred) data and rescales the keys: what fit()
+  /// would give with the same data and weights. On an error nothing changes.
+  template <class Kernel>
+  void set_bandwidth(const Bandwidth& bandwidth, const char* where) {
+    set_widths(bandwidth.resolve<Kernel>(m_data, m_weights, where), where);
   }
 
   /// Changes the widths (kernel scale, one per dimension) and rescales the keys; on an error
@@ -108,7 +119,8 @@ class TrainingSet {
   /// equal weights).
   double sample_weight(Eigen::Index i) const { return m_weights.size() == 0 ? 1.0 : m_weights(i); }
 
-  /// Checks queries against the training data and divides them by the widths.
+  /// Checks queries against the training data, centres them as the data were and divides them
+  /// by the widths.
   template <class Derived>
   Matrix scale_queries(const Eigen::MatrixBase<Derived>& Q, const char* where) const {
     static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
@@ -118,9 +130,11 @@ class TrainingSet {
     check_not_empty(Q, "Q", where);
     check_finite(Q, "Q", where);
     check_cols(Q, m_data.cols(), "Q", where, "the training data 'X'");
-    Matrix queries = scale(Q, m_widths);
+    Matrix queries = scale(centre_rows<Scalar>(Q, m_centre), m_widths);
     if (!queries.allFinite()) {
-      fail(where, "argument 'Q' divided by the bandwidth overflows: its values are too large");
+      fail(where,
+           "argument 'Q' minus the training data's mean, divided by the bandwidth, overflows: "
+           "its values are too large");
     }
     return queries;
   }
@@ -275,12 +289,14 @@ class TrainingSet {
   }
 
   bool fitted() const { return m_fitted; }
-  const Matrix& data() const { return m_data; }
+  /// X as given to fit() minus centre().
+  const Matrix& centred_data() const { return m_data; }
+  /// The weighted mean subtracted from the data and from every query (0 where a column's range
+  /// overflows once centred).
+  const Eigen::VectorXd& centre() const { return m_centre; }
   const Matrix& keys() const { return m_keys; }
   const Vector& log_weights() const { return m_log_weights; }
   const Eigen::VectorXd& weights() const { return m_weights; }
-  /// The weights as given to fit() (a refit starts from these: scaled, the smallest may be 0).
-  const Eigen::VectorXd& given_weights() const { return m_given_weights; }
   const Eigen::VectorXd& widths() const { return m_widths; }
 
  private:
@@ -315,13 +331,13 @@ class TrainingSet {
     return scaled;
   }
 
-  Matrix m_data;              // X as given, n x d
-  Matrix m_keys;              // X divided column-wise by the widths: what the engine sees
+  Matrix m_data;              // X minus m_centre, n x d
+  Eigen::VectorXd m_centre;   // the weighted mean of X, subtracted from data and queries
+  Matrix m_keys;              // m_data divided column-wise by the widths: what the engine sees
   Vector m_log_weights;       // log(w_i / sum w); -inf for zero weights
   Eigen::VectorXd m_weights;  // sample weights, the largest scaled into [1, 2); empty for equal
-  Eigen::VectorXd m_given_weights;  // sample weights as given; empty for equal weights
-  Eigen::VectorXd m_widths;         // kernel-scale widths, one per dimension
-  bool m_fitted = false;            // fit() has succeeded
+  Eigen::VectorXd m_widths;   // kernel-scale widths, one per dimension
+  bool m_fitted = false;      // fit() has succeeded
 };
 
 }  // namespace detail

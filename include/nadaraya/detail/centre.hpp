@@ -1,0 +1,72 @@
+#ifndef NADARAYA_DETAIL_CENTRE_HPP
+#define NADARAYA_DETAIL_CENTRE_HPP
+// IWYU pragma: private, include <nadaraya/nadaraya.hpp>
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <type_traits>  // std::common_type
+
+namespace nadaraya {
+namespace detail {
+
+/// \file centre.hpp
+/// Translation invariance. Divided by the width before they are differenced, data at an offset s
+/// lose digits in proportion to s / h (timestamps in seconds, projected coordinates in metres).
+/// Every estimator and objective therefore subtracts the training data's weighted mean first, in
+/// a type at least as wide as double, and rounds each centred value once to Scalar; queries are
+/// shifted by the same vector. What remains is the inputs' own rounding at their magnitude.
+
+/// The weighted mean of X's rows, column by column (`weights` empty: equal weights; otherwise
+/// non-negative and not all zero). Long double sums: values near the largest double do not
+/// overflow. A column whose centred values would overflow in Scalar (a range wider than the
+/// largest finite value) keeps centre 0: such data are not shifted at all.
+template <class Scalar, class Derived>
+Eigen::VectorXd weighted_centre(const Eigen::MatrixBase<Derived>& X,
+                                const Eigen::VectorXd& weights) {
+  using Wide = long double;
+  const Eigen::Index n = X.rows(), d = X.cols();
+  Eigen::VectorXd centre = Eigen::VectorXd::Zero(d);
+  for (Eigen::Index j = 0; j < d; ++j) {
+    Wide sum = 0, total = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const Wide w = weights.size() == 0 ? Wide(1) : static_cast<Wide>(weights(i));
+      if (!(w > 0)) continue;
+      sum += w * static_cast<Wide>(X(i, j));
+      total += w;
+    }
+    if (!(total > 0)) continue;
+    const double mean = static_cast<double>(sum / total);
+    const Wide low = static_cast<Wide>(X.col(j).minCoeff()) - mean;
+    const Wide high = static_cast<Wide>(X.col(j).maxCoeff()) - mean;
+    const Wide largest = static_cast<Wide>(std::numeric_limits<Scalar>::max());
+    if (std::isfinite(mean) && -low <= largest && high <= largest) centre(j) = mean;
+  }
+  return centre;
+}
+
+/// x - centre_j, formed in the wider of Scalar and double and rounded once to Scalar (infinite
+/// where it overflows, which callers check).
+template <class Scalar>
+inline Scalar centred(Scalar x, double centre_j) {
+  using Wide = typename std::common_type<Scalar, double>::type;
+  return static_cast<Scalar>(static_cast<Wide>(x) - static_cast<Wide>(centre_j));
+}
+
+/// X with `centre` subtracted from each row, as Scalar.
+template <class Scalar, class Derived>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> centre_rows(
+    const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& centre) {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> result(X.rows(), X.cols());
+  for (Eigen::Index j = 0; j < X.cols(); ++j) {
+    for (Eigen::Index i = 0; i < X.rows(); ++i) {
+      result(i, j) = centred(static_cast<Scalar>(X(i, j)), centre(j));
+    }
+  }
+  return result;
+}
+
+}  // namespace detail
+}  // namespace nadaraya
+
+#endif  // NADARAYA_DETAIL_CENTRE_HPP
