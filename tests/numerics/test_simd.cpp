@@ -229,8 +229,10 @@ TEMPLATE_TEST_CASE(
                                 columns[static_cast<std::size_t>(j * count + k)];
           basis = u * u;
         }
-        add(static_cast<std::size_t>(1 + Outputs + j), w * basis);
-        if (Outputs == 1) add(static_cast<std::size_t>(2 + dims + j), w * basis * y);
+        add(static_cast<std::size_t>(1 + Outputs) + static_cast<std::size_t>(j), w * basis);
+        if (Outputs == 1) {
+          add(static_cast<std::size_t>(2 + dims) + static_cast<std::size_t>(j), w * basis * y);
+        }
       }
     }
     for (std::size_t s = 0; s < sums.size(); ++s) {
