@@ -17,11 +17,10 @@ function(nadaraya_native_options out native)
   endif()
   # GCC before 13 reports its own AVX-512 intrinsics (avx512fintrin.h: `__Y = __Y` in
   # _mm512_extractf64x4_pd and friends, inlined through Eigen's predux) as -Wuninitialized and
-  # -Wmaybe-uninitialized: a false positive in the compiler's own header (GCC bug 105593). It
-  # also reports -Warray-bounds on Eigen's 8-lane packet loads in the never-taken vectorised
-  # branch of copying a fixed Vector3d into a VectorXd. Those three warnings are off there (as
-  # warnings they flooded the build with thousands of lines about the compiler's own header);
-  # -Werror keeps every other one, and the Clang builds and GCC without AVX-512 keep all three.
+  # -Wmaybe-uninitialized: a false positive in the compiler's own header (GCC bug 105593). Those
+  # two warnings are off there (as warnings they flooded the build with thousands of lines about
+  # the compiler's header); -Werror keeps every other one, and the Clang builds and GCC without
+  # AVX-512 keep both.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
     set(CMAKE_REQUIRED_FLAGS "${_required}")
     set(CMAKE_REQUIRED_QUIET ON)
@@ -32,7 +31,7 @@ function(nadaraya_native_options out native)
 #endif
 int main() { return 0; }" ${_result})
     if(${_result})
-      list(APPEND _options -Wno-uninitialized -Wno-maybe-uninitialized -Wno-array-bounds)
+      list(APPEND _options -Wno-uninitialized -Wno-maybe-uninitialized)
     endif()
   endif()
   set(${out} "${_options}" PARENT_SCOPE)

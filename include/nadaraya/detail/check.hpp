@@ -88,7 +88,11 @@ template <class Derived>
 Eigen::VectorXd weights_vector(const Eigen::MatrixBase<Derived>& w, Eigen::Index rows,
                                const char* where) {
   check_weights(w, rows, where);
-  return w.col(0).template cast<double>();
+  // Element by element: GCC 12 reports -Warray-bounds on the packet loads of Eigen's vectorised
+  // copy of a fixed Vector2d or Vector3d (AVX and AVX-512), in a branch that never runs.
+  Eigen::VectorXd weights(rows);
+  for (Eigen::Index i = 0; i < rows; ++i) weights(i) = static_cast<double>(w(i, 0));
+  return weights;
 }
 
 }  // namespace detail
