@@ -7,6 +7,10 @@
 //   add --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians
 //
 // With one thread the rates use the benchmark thread's CPU time; with two, wall-clock time.
+//
+// `engine/pool<Scalar>/n:32768/d:1/h:0.05` is the engine's own call on the data the estimators
+// see (pool<Gaussian>(Q / h, X / h, Y) with equal weights), next to NadarayaWatson::predict and
+// ParzenDensity::log_density on the same data: what the public API costs over the engine.
 
 #include <benchmark/benchmark.h>
 
@@ -22,7 +26,7 @@ using nadaraya_bench::Index;
 using nadaraya_bench::Matrix;
 using nadaraya_bench::Vector;
 
-enum class Task { density, predict, leave_one_out };
+enum class Task { density, predict, leave_one_out, engine };
 
 const char* task_name(Task task) {
   switch (task) {
@@ -30,6 +34,8 @@ const char* task_name(Task task) {
       return "parzen_log_density";
     case Task::predict:
       return "nadaraya_watson_predict";
+    case Task::engine:
+      return "pool";
     default:
       return "nadaraya_watson_leave_one_out";
   }
@@ -47,12 +53,18 @@ struct Data {
         h(static_cast<Scalar>(nadaraya_bench::scott_width(n, d))) {}
 };
 
+/// `h` = 0: Scott's width of the data.
 template <class Scalar>
-void BM_library(benchmark::State& state, Task task, Index n, Index d, int threads) {
+void BM_library(benchmark::State& state, Task task, Index n, Index d, int threads, double h = 0) {
   const Data<Scalar> data(n, d);
   nadaraya::Options options;
   options.threads = threads;
-  const nadaraya::Bandwidth width = nadaraya::Bandwidth::scalar(static_cast<double>(data.h));
+  const double h_used = h > 0 ? h : static_cast<double>(data.h);
+  const nadaraya::Bandwidth width = nadaraya::Bandwidth::scalar(h_used);
+  const Matrix<Scalar> scaled_queries = data.Q / static_cast<Scalar>(h_used);
+  const Matrix<Scalar> scaled_keys = data.X / static_cast<Scalar>(h_used);
+  nadaraya::PoolOptions pool_options;
+  pool_options.threads = threads;
   nadaraya::ParzenDensity<nadaraya::Gaussian, Scalar> density(width, options);
   nadaraya::NadarayaWatson<nadaraya::Gaussian, Scalar> regression(width, options);
   density.fit(data.X);
@@ -63,6 +75,10 @@ void BM_library(benchmark::State& state, Task task, Index n, Index d, int thread
         return density.log_density(data.Q);
       case Task::predict:
         return regression.predict(data.Q);
+      case Task::engine:
+        return nadaraya::pool<nadaraya::Gaussian>(scaled_queries, scaled_keys, data.Y,
+                                                  Vector<Scalar>(), pool_options)
+            .mean;
       default:
         return regression.predict_leave_one_out();
     }
@@ -134,6 +150,18 @@ void register_pair(Task task, Index n, Index d, int threads) {
       ->Unit(benchmark::kMillisecond);
 }
 
+/// The public API against the engine's own call, one thread, h = 0.05 on unit-scale data.
+template <class Scalar>
+void register_api(Index n) {
+  for (Task task : {Task::engine, Task::predict, Task::density}) {
+    const std::string who = task == Task::engine ? "engine" : "library";
+    benchmark::RegisterBenchmark(
+        (shape<Scalar>(who.c_str(), task, n, 1) + "/h:0.05").c_str(),
+        [=](benchmark::State& state) { BM_library<Scalar>(state, task, n, 1, 1, 0.05); })
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,6 +186,8 @@ int main(int argc, char** argv) {
     register_pair<float>(Task::predict, 4096, 1, 1);
     register_pair<double>(Task::predict, 4096, 8, 1);
   }
+  register_api<float>(Index(1) << 15);
+  register_api<double>(Index(1) << 15);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -243,8 +243,8 @@ class NadarayaWatson {
     PoolOptions pool_options;
     pool_options.leave_one_out = leave_one_out;
     pool_options.threads = m_options.threads;
-    PoolResult<Scalar> pooled =
-        pool<Kernel>(queries, m_training.keys(), m_outputs, m_training.log_weights(), pool_options);
+    PoolResult<Scalar> pooled = pool<Kernel>(queries, m_training.keys(), m_outputs,
+                                             m_training.engine_log_weights(), pool_options);
     m_training.template complete_unreached<Kernel>(
         queries, pooled.log_sum, m_outputs, m_options.unreached, leave_one_out, &pooled.mean);
     // A weighted mean lies between its column's smallest and largest output, but the rounding of

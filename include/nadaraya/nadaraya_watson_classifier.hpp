@@ -232,8 +232,8 @@ class NadarayaWatsonClassifier {
     PoolOptions pool_options;
     pool_options.leave_one_out = leave_one_out;
     pool_options.threads = m_options.threads;
-    PoolResult<Scalar> pooled =
-        pool<Kernel>(queries, m_training.keys(), m_one_hot, m_training.log_weights(), pool_options);
+    PoolResult<Scalar> pooled = pool<Kernel>(queries, m_training.keys(), m_one_hot,
+                                             m_training.engine_log_weights(), pool_options);
     m_training.template complete_unreached<Kernel>(
         queries, pooled.log_sum, m_one_hot, m_options.unreached, leave_one_out, &pooled.mean);
     return std::move(pooled.mean);

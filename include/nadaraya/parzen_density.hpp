@@ -93,7 +93,8 @@ class ParzenDensity {
     pool_options.leave_one_out = true;
     pool_options.threads = m_options.threads;
     Vector log_sum = pool_log_sum<Kernel>(m_training.keys(), m_training.keys(),
-                                          m_training.log_weights(), pool_options);
+                                          m_training.engine_log_weights(), pool_options);
+    log_sum.array() += m_training.engine_log_sum_offset();  // -inf (unreached) stays -inf
     m_training.template complete_unreached<Kernel>(m_training.keys(), log_sum, Matrix(),
                                                    Unreached::nan, true, nullptr);
     // Renormalise: the others hold their share of the mass (none for a single point).
@@ -172,8 +173,9 @@ class ParzenDensity {
   Vector log_density_scaled(const Matrix& queries) const {
     PoolOptions pool_options;
     pool_options.threads = m_options.threads;
-    Vector log_sum =
-        pool_log_sum<Kernel>(queries, m_training.keys(), m_training.log_weights(), pool_options);
+    Vector log_sum = pool_log_sum<Kernel>(queries, m_training.keys(),
+                                          m_training.engine_log_weights(), pool_options);
+    log_sum.array() += m_training.engine_log_sum_offset();  // -inf (unreached) stays -inf
     m_training.template complete_unreached<Kernel>(queries, log_sum, Matrix(), Unreached::nan,
                                                    false, nullptr);
     return (log_sum.array() + m_log_normaliser).matrix();

@@ -296,6 +296,16 @@ class TrainingSet {
   const Eigen::VectorXd& centre() const { return m_centre; }
   const Matrix& keys() const { return m_keys; }
   const Vector& log_weights() const { return m_log_weights; }
+  /// The key log-weights to hand the engine: none for equal weights, whose fastest paths (the
+  /// sorted line in d = 1, among others) need the weights to be equal; log_weights() otherwise.
+  const Vector& engine_log_weights() const {
+    return m_weights.size() == 0 ? m_equal_weights : m_log_weights;
+  }
+  /// What the engine's log-sums lack with engine_log_weights(): log(1 / n) for equal weights (the
+  /// same rounded value as each entry of log_weights()), 0 otherwise.
+  Scalar engine_log_sum_offset() const {
+    return m_weights.size() == 0 ? m_log_weights(0) : Scalar(0);
+  }
   const Eigen::VectorXd& weights() const { return m_weights; }
   const Eigen::VectorXd& widths() const { return m_widths; }
 
@@ -335,6 +345,7 @@ class TrainingSet {
   Eigen::VectorXd m_centre;   // the weighted mean of X, subtracted from data and queries
   Matrix m_keys;              // m_data divided column-wise by the widths: what the engine sees
   Vector m_log_weights;       // log(w_i / sum w); -inf for zero weights
+  Vector m_equal_weights;     // always empty: the engine's "equal weights"
   Eigen::VectorXd m_weights;  // sample weights, the largest scaled into [1, 2); empty for equal
   Eigen::VectorXd m_widths;   // kernel-scale widths, one per dimension
   bool m_fitted = false;      // fit() has succeeded
