@@ -429,7 +429,7 @@ class ObjectiveData {
     if (options.threads < 0) {
       fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
     }
-    m_data = centre_rows<Scalar>(X, weighted_centre<Scalar>(X, weights));
+    m_data = centre_rows<Scalar>(X, weighted_centre(X, weights));
     const Eigen::Index n = m_data.rows();
     m_shares = weights.size() == 0 ? Eigen::VectorXd::Constant(n, 1.0 / static_cast<double>(n))
                                    : Eigen::VectorXd(weights / weights.sum());

@@ -260,3 +260,22 @@ TEMPLATE_TEST_CASE(
   CHECK(probabilities.allFinite());
   CHECK((probabilities.rowwise().sum().array() - Scalar(1)).abs().maxCoeff() <= Scalar(1e-5));
 }
+
+// Found by fuzz_parzen_density: a bulk near zero and one far outlier. Centred on the mean
+// (5.4e7), the bulk would round to multiples of 4 in float and leave the query's window (h = 3);
+// a column is shifted only where no value moves further from zero, so these data stay put.
+TEST_CASE("translation: a far outlier does not pull the bulk's digits away (float)",
+          "[translation]") {
+  Eigen::MatrixXf X(4, 1);
+  X << -2.8125f, 7.3125f, -2.0625f, 2.17448e8f;
+  Eigen::MatrixXf Q = Eigen::MatrixXf::Zero(1, 1);
+  ParzenDensity<Uniform, float> kde(Bandwidth::scalar(3.0));
+  kde.fit(X);
+  // Two samples within 3 of the query: p = 2 / (4 * 2 * 3).
+  CHECK(std::abs(kde.density(Q)(0) - 2.0f / 24.0f) <= 1e-6f);
+  NadarayaWatson<Uniform, float> nw(Bandwidth::scalar(3.0));
+  Eigen::MatrixXf Y(4, 1);
+  Y << 1, 2, 3, 4;
+  nw.fit(X, Y);
+  CHECK(nw.predict(Q)(0, 0) == 2.0f);  // the mean of 1 and 3
+}

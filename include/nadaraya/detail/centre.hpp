@@ -4,7 +4,6 @@
 
 #include <Eigen/Core>
 #include <cmath>
-#include <limits>
 #include <type_traits>  // std::common_type
 
 namespace nadaraya {
@@ -18,10 +17,12 @@ namespace detail {
 /// shifted by the same vector. What remains is the inputs' own rounding at their magnitude.
 
 /// The weighted mean of X's rows, column by column (`weights` empty: equal weights; otherwise
-/// non-negative and not all zero). Long double sums: values near the largest double do not
-/// overflow. A column whose centred values would overflow in Scalar (a range wider than the
-/// largest finite value) keeps centre 0: such data are not shifted at all.
-template <class Scalar, class Derived>
+/// non-negative and not all zero), in long double sums (values near the largest double do not
+/// overflow). A column is shifted only where that moves no value further from zero,
+/// |x - mean| <= |x| for every row: then no value loses a digit it had. Otherwise its centre is 0:
+/// data that straddle zero need no shift, and a bulk near zero with one far outlier (found by
+/// fuzz_parzen_density) would lose its digits to the outlier's pull on the mean.
+template <class Derived>
 Eigen::VectorXd weighted_centre(const Eigen::MatrixBase<Derived>& X,
                                 const Eigen::VectorXd& weights) {
   using Wide = long double;
@@ -37,10 +38,12 @@ Eigen::VectorXd weighted_centre(const Eigen::MatrixBase<Derived>& X,
     }
     if (!(total > 0)) continue;
     const double mean = static_cast<double>(sum / total);
-    const Wide low = static_cast<Wide>(X.col(j).minCoeff()) - mean;
-    const Wide high = static_cast<Wide>(X.col(j).maxCoeff()) - mean;
-    const Wide largest = static_cast<Wide>(std::numeric_limits<Scalar>::max());
-    if (std::isfinite(mean) && -low <= largest && high <= largest) centre(j) = mean;
+    bool no_value_moves_out = std::isfinite(mean);
+    for (Eigen::Index i = 0; no_value_moves_out && i < n; ++i) {
+      const Wide x = static_cast<Wide>(X(i, j));
+      no_value_moves_out = std::abs(x - static_cast<Wide>(mean)) <= std::abs(x);
+    }
+    if (no_value_moves_out) centre(j) = mean;
   }
   return centre;
 }

@@ -51,7 +51,7 @@ class TrainingSet {
       for (Eigen::Index i = 0; i < weights.size(); ++i)
         relative_weights(i) = std::ldexp(weights(i), -exponent);
     }
-    Eigen::VectorXd centre = weighted_centre<Scalar>(data, relative_weights);
+    Eigen::VectorXd centre = weighted_centre(data, relative_weights);
     data = centre_rows<Scalar>(data, centre);
     Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, relative_weights, where);
     Matrix keys = scaled_keys(data, widths, where);
