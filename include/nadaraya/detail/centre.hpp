@@ -12,9 +12,10 @@ namespace detail {
 /// \file centre.hpp
 /// Translation invariance. Divided by the width before they are differenced, data at an offset s
 /// lose digits in proportion to s / h (timestamps in seconds, projected coordinates in metres).
-/// Every estimator and objective therefore subtracts the training data's weighted mean first, in
-/// a type at least as wide as double, and rounds each centred value once to Scalar; queries are
-/// shifted by the same vector. What remains is the inputs' own rounding at their magnitude.
+/// Every estimator and objective therefore subtracts the training data's weighted mean first
+/// (per column, where that loses no digit: weighted_centre), in a type at least as wide as double,
+/// and rounds each centred value once to Scalar; queries are shifted by the same vector. What
+/// remains is the inputs' own rounding at their magnitude.
 
 /// The weighted mean of X's rows, column by column (`weights` empty: equal weights; otherwise
 /// non-negative and not all zero), in long double sums (values near the largest double do not
@@ -48,8 +49,8 @@ Eigen::VectorXd weighted_centre(const Eigen::MatrixBase<Derived>& X,
   return centre;
 }
 
-/// x - centre_j, formed in the wider of Scalar and double and rounded once to Scalar (infinite
-/// where it overflows, which callers check).
+/// x - centre_j, formed in the wider of Scalar and double and rounded once to Scalar (a query
+/// far enough away can overflow: TrainingSet::scale_queries checks).
 template <class Scalar>
 inline Scalar centred(Scalar x, double centre_j) {
   using Wide = typename std::common_type<Scalar, double>::type;
