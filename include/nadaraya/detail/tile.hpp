@@ -11,6 +11,7 @@
 
 #include "../accumulator.hpp"
 #include "../config.hpp"
+#include "driver.hpp"
 #include "exp.hpp"
 #include "lanes.hpp"
 #include "score.hpp"
@@ -57,20 +58,12 @@ namespace detail {
 /// shards (items of the same queries) whose partial states are merged afterwards, in shard order,
 /// with SoftmaxAccumulator::merge.
 
-/// Sizes of the fast core (compile-time constants).
+/// Sizes of the pooling core's register tile (the rest is the driver's, PassShape).
 struct CoreShape {
-  static constexpr Index block_keys = 256;     ///< keys per block at most (a power of two)
-  static constexpr Index min_block_keys = 32;  ///< keys per block at least
-  /// Blocks are halved until their packed keys take at most this much (64 KiB: with the scores
-  /// and the values they stay in the 512 KiB L2 while the 8 tiles of an item read them; at
-  /// d = 256 a block of 256 keys took all of L2 and ran 4x slower per dimension than d = 128).
-  static constexpr Index max_panel_bytes = Index{64} * 1024;
-  static constexpr Index tile_queries = 4;                  ///< queries per register tile
-  static constexpr Index group_queries = gemm_max_queries;  ///< queries per item (32)
-  static constexpr Index shard_min_blocks =
-      16;                                    ///< a key shard holds at least 16 blocks (4096 keys)
-  static constexpr Index target_items = 64;  ///< shards are added until there are this many items
-  static constexpr double parallel_min_pairs = 32768;  ///< below this, a single thread
+  static constexpr Index block_keys = PassShape::block_keys;  ///< room of a score-tile row
+  static constexpr Index tile_queries = 4;                    ///< queries per register tile
+  static constexpr Index group_queries = PassShape::group_queries;
+  static_assert(group_queries == gemm_max_queries, "a GEMM tile holds one item's queries");
 };
 
 /// When the core takes the sorted-line path (CoreData::sorted_line) where it applies.
@@ -142,7 +135,7 @@ class CoreData {
   Index d = 0;           // dimensions
   Index k = 0;           // value columns
   Index n_padded = 0;    // keys rounded up to a multiple of TileShape::key_granule
-  Index block_keys = 0;  // keys per block: CoreShape::block_keys, less for large d
+  Index block_keys = 0;  // keys per block: block_keys_for(d) (driver.hpp)
   Index last_block = 0;  // first key of the last block, the only one with padding
   RowMatrix queries;     // m x d, row-major: one query's coordinates are contiguous (broadcasts)
   Matrix keys;           // GEMM only: n_padded x d, centred, column-major
@@ -202,11 +195,7 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
       m_has_weights(log_weights.size() != 0) {
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
   constexpr Index granule = TileShape<Scalar>::key_granule;
-  block_keys = CoreShape::block_keys;
-  while (block_keys > CoreShape::min_block_keys &&
-         block_keys * d * static_cast<Index>(sizeof(Scalar)) > CoreShape::max_panel_bytes) {
-    block_keys /= 2;
-  }
+  block_keys = block_keys_for<Scalar>(d);
   n_padded = (n + granule - 1) / granule * granule;
   last_block = (n_padded - 1) / block_keys * block_keys;
   const Index tail = n_padded - last_block, tail_keys = n - last_block;
@@ -631,59 +620,66 @@ inline void line_accumulate_block(const CoreData<Scalar>& data, Scalar query, In
   for (Index l = 0; l < L; ++l) partials[l] += sum[l];
 }
 
-/// The sorted-line path for one item (see run_item): per query, its largest log-weight, then
-/// each block of keys in one loop, skipping blocks whose nearest end is so far that all their
-/// weights flush to 0.
+/// The sorted-line path: one query against keys [key0, key0 + length), whose largest
+/// log-weight over all keys is `largest`; skips the block when its nearest end is so far that all
+/// its weights flush to 0.
 template <class Score, class Scalar>
-void run_line_item(const CoreData<Scalar>& data, Index query0, Index count, Index block_begin,
-                   Index block_end, Scalar* max, Scalar* partials, Index state_stride) {
-  for (Index t = 0; t < count; ++t) {
-    const Scalar query = data.queries(query0 + t, 0);
-    const Scalar largest = line_max_log_weight<Score>(data, query);
-    max[t] = largest;
-    if (largest == -std::numeric_limits<Scalar>::infinity()) continue;  // no key reaches it
-    for (Index block = block_begin; block < block_end; ++block) {
-      const Index key0 = block * data.block_keys;
-      const Index length = std::min(data.block_keys, data.n_padded - key0);
-      // The block's largest log-weight: at its first key when the query lies below it, at its
-      // last when above, the query's own largest when inside.
-      const Scalar first = data.line_keys(key0);
-      const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
-      const Scalar block_max = query <= first  ? line_log_weight<Score>(query, first)
-                               : query >= last ? line_log_weight<Score>(query, last)
-                                               : largest;
-      if (exp_neg_flushes_from(largest - block_max)) continue;
-      line_accumulate_block<Score>(data, query, key0, length, largest, partials + t * state_stride);
-    }
-  }
+inline void line_add_block(const CoreData<Scalar>& data, Scalar query, Scalar largest, Index key0,
+                           Index length, Scalar* partials) {
+  // The block's largest log-weight: at its first key when the query lies below it, at its last
+  // when above, the query's own largest when inside.
+  const Scalar first = data.line_keys(key0);
+  const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
+  const Scalar block_max = query <= first  ? line_log_weight<Score>(query, first)
+                           : query >= last ? line_log_weight<Score>(query, last)
+                                           : largest;
+  if (exp_neg_flushes_from(largest - block_max)) return;
+  line_accumulate_block<Score>(data, query, key0, length, largest, partials);
 }
 
-/// One item: queries [query0, query0 + count) against key blocks [block_begin, block_end),
-/// accumulating into state columns [state0, state0 + count).
+/// The pooling block accumulator (the driver's policy for `pool` and `attention`): per item, the
+/// partial sums of its queries (CoreScratch), folded per block by the register tile
+/// (finish_tile) or the sorted line, and stored into the item's state columns at its end.
 template <class Score, class Scalar>
-void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index block_begin,
-              Index block_end, Index state0, CoreStates<Scalar>& states,
-              CoreScratch<Scalar>& scratch) {
-  // Rows of the score tile are CoreShape::block_keys apart; blocks have data.block_keys keys.
-  constexpr Index block_keys = CoreShape::block_keys, tile_queries = CoreShape::tile_queries;
-  constexpr bool difference = Score::is_distance;
-  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-  const Index d = data.d;
-  // The tile writes log-weights and their maxima itself (Gaussian, dot product, log space).
-  const bool affine_tile = Score::is_affine && !data.use_gemm && !data.linear;
-  const Scalar slope = static_cast<Scalar>(Score::slope);
-  Scalar* scores = scratch.scores.data();
-  Scalar* reference = states.reference.data() + state0;
-  Scalar* max = states.max.data() + state0;
-  scratch.partials.leftCols(count).setZero();
-  if (data.sorted_line) {
-    run_line_item<Score>(data, query0, count, block_begin, block_end, max, scratch.partials.data(),
-                         scratch.partials.rows());
-    block_end = block_begin;  // no tile; on to the reduction of the partial sums
+class PoolingPass {
+ public:
+  using Scratch = CoreScratch<Scalar>;
+  PoolingPass(const CoreData<Scalar>& data, CoreStates<Scalar>& states)
+      : m_data(data), m_states(states) {}
+
+  Scratch scratch() const { return Scratch(m_data); }
+
+  void begin_item(Scratch& scratch, const PassCut::Item& item) {
+    scratch.partials.leftCols(item.count).setZero();
+    if (!m_data.sorted_line) return;
+    // The sorted line knows each query's largest log-weight before any exponential.
+    Scalar* max = m_states.max.data() + state0(item);
+    for (Index t = 0; t < item.count; ++t)
+      max[t] = line_max_log_weight<Score>(m_data, m_data.queries(item.query0 + t, 0));
   }
-  for (Index block = block_begin; block < block_end; ++block) {
-    const Index key0 = block * data.block_keys;
-    const Index length = std::min(data.block_keys, data.n_padded - key0);
+
+  void add_block(Scratch& scratch, const PassCut::Item& item, Index key0, Index length) {
+    const CoreData<Scalar>& data = m_data;
+    const Index query0 = item.query0, count = item.count;
+    Scalar* max = m_states.max.data() + state0(item);
+    if (data.sorted_line) {
+      for (Index t = 0; t < count; ++t) {
+        if (max[t] == -std::numeric_limits<Scalar>::infinity()) continue;  // no key reaches it
+        line_add_block<Score>(data, data.queries(query0 + t, 0), max[t], key0, length,
+                              scratch.partials.col(t).data());
+      }
+      return;
+    }
+    // Rows of the score tile are CoreShape::block_keys apart; blocks have data.block_keys keys.
+    constexpr Index block_keys = CoreShape::block_keys, tile_queries = CoreShape::tile_queries;
+    constexpr bool difference = Score::is_distance;
+    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const Index d = data.d;
+    // The tile writes log-weights and their maxima itself (Gaussian, dot product, log space).
+    const bool affine_tile = Score::is_affine && !data.use_gemm && !data.linear;
+    const Scalar slope = static_cast<Scalar>(Score::slope);
+    Scalar* scores = scratch.scores.data();
+    Scalar* reference = m_states.reference.data() + state0(item);
     if (!data.use_gemm && !data.keys_packed) {
       pack_key_panels(data.key_points().middleRows(key0, std::min(length, data.n - key0)), length,
                       scratch.panels.data());
@@ -738,21 +734,31 @@ void run_item(const CoreData<Scalar>& data, Index query0, Index count, Index blo
       t += tile;
     }
   }
-  // The item's partial sums into its state columns, lanes in a fixed order.
-  constexpr Index lanes = CoreScratch<Scalar>::lanes;
-  for (Index t = 0; t < count; ++t) {
-    const Scalar* lane = scratch.partials.col(t).data();
-    for (Index c = 0; c <= data.k; ++c, lane += lanes) {
-      Scalar total = 0;
-      for (Index l = 0; l < lanes; ++l) total += lane[l];
-      if (c == 0) {
-        states.sum(state0 + t) = total;
-      } else {
-        states.values(c - 1, state0 + t) = total;
+
+  /// The item's partial sums into its state columns, lanes in a fixed order.
+  void end_item(Scratch& scratch, const PassCut::Item& item) {
+    constexpr Index lanes = CoreScratch<Scalar>::lanes;
+    const Index first = state0(item);
+    for (Index t = 0; t < item.count; ++t) {
+      const Scalar* lane = scratch.partials.col(t).data();
+      for (Index c = 0; c <= m_data.k; ++c, lane += lanes) {
+        Scalar total = 0;
+        for (Index l = 0; l < lanes; ++l) total += lane[l];
+        if (c == 0) {
+          m_states.sum(first + t) = total;
+        } else {
+          m_states.values(c - 1, first + t) = total;
+        }
       }
     }
   }
-}
+
+ private:
+  Index state0(const PassCut::Item& item) const { return item.shard * m_data.m + item.query0; }
+
+  const CoreData<Scalar>& m_data;
+  CoreStates<Scalar>& m_states;  // state column shard m + query
+};
 
 /// The fast core: for every query, the log of its kernel sum and its pooled mean of the values.
 /// Arguments are checked by the caller.
@@ -772,44 +778,16 @@ void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBas
   mean.resize(m, k);
   if (m == 0) return;
 
-  // The cut into items: groups of 32 queries, and key shards when there are few groups. It
-  // depends on m and n only, so the results do not depend on the number of threads.
-  const Index groups = (m + CoreShape::group_queries - 1) / CoreShape::group_queries;
-  const Index blocks = (data.n_padded + data.block_keys - 1) / data.block_keys;
-  const Index wanted_shards = (CoreShape::target_items + groups - 1) / groups;
-  const Index shards =
-      std::max<Index>(1, std::min(wanted_shards, blocks / CoreShape::shard_min_blocks));
-  const Index items = groups * shards;
-
+  const PassCut cut(m, data.n, data.block_keys, TileShape<Scalar>::key_granule);
+  NADARAYA_ASSERT(cut.padded_keys() == data.n_padded);
+  const Index shards = cut.shards();
   CoreStates<Scalar> states;
   states.reference.setConstant(shards * m, data.separate_log_weights ? minus_infinity : Scalar(0));
   states.max.setConstant(shards * m, minus_infinity);
   states.sum.setZero(shards * m);
   states.values.setZero(k, shards * m);
-
-  auto run = [&](Index item, CoreScratch<Scalar>& scratch) {
-    const Index group = item / shards, shard = item % shards;
-    const Index query0 = group * CoreShape::group_queries;
-    const Index count = std::min(CoreShape::group_queries, m - query0);
-    const Index block_begin = blocks * shard / shards, block_end = blocks * (shard + 1) / shards;
-    run_item<Score>(data, query0, count, block_begin, block_end, shard * m + query0, states,
-                    scratch);
-  };
-#if NADARAYA_HAS_OPENMP
-  const bool parallel =
-      threads > 1 && items > 1 &&
-      static_cast<double>(m) * static_cast<double>(data.n) >= CoreShape::parallel_min_pairs;
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    CoreScratch<Scalar> scratch(data);
-#pragma omp for schedule(dynamic, 1)
-    for (Index item = 0; item < items; ++item) run(item, scratch);
-  }
-#else
-  (void)threads;
-  CoreScratch<Scalar> scratch(data);
-  for (Index item = 0; item < items; ++item) run(item, scratch);
-#endif
+  PoolingPass<Score, Scalar> pass(data, states);
+  drive(cut, threads, pass);
 
   // One shard: finish each query from its state directly.
   if (shards == 1) {
