@@ -18,6 +18,8 @@
 #include "accumulator.hpp"
 #include "pool.hpp"
 #include "objectives.hpp"
+#include "sgd_options.hpp"
+#include "update_policies.hpp"
 #include "optimizers.hpp"
 #include "fit_bandwidth.hpp"
 #include "parzen_density.hpp"
