@@ -1,7 +1,7 @@
 // The engine alone: pool<Gaussian> (the fast core) in pairs per second, as a fraction of this
 // machine's ceilings measured in the same process around each run (ceiling.hpp), with its accuracy
 // against a long-double reference and its peak memory; side by side, the textbook Eigen
-// formulation (naive.hpp) and the per-pair `stream` loop that `pool` was before the core.
+// formulation (naive.hpp).
 //
 //   ./bench_core                        short default set (a few minutes)
 //   ./bench_core --full                 n = m = 2^10 .. 2^16, d = 1, 2, 8, 32, 128, 1 and 2 threads
@@ -114,23 +114,6 @@ void BM_pool_narrow(benchmark::State& state, Index n, Index d, double narrowing)
   state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
 }
 
-/// What pool was before the fast core: one `stream` over the pairs with a SoftmaxAccumulator.
-template <class Scalar>
-void BM_per_pair(benchmark::State& state, Index n, Index d) {
-  const Problem<Scalar> problem(n, n, d);
-  nadaraya::PoolOptions options;
-  options.threads = 1;
-  nadaraya::PoolResult<Scalar> result;
-  for (auto _ : state) {
-    result = nadaraya::detail::pool_per_pair<nadaraya::Gaussian>(
-        problem.queries, problem.keys, problem.values, problem.log_weights, options);
-    benchmark::DoNotOptimize(result.mean.data());
-    benchmark::ClobberMemory();
-  }
-  report_rate(state, static_cast<double>(n) * static_cast<double>(n), 0, 1);
-  state.counters["max_rel_err"] = nadaraya_bench::max_relative_error(problem, result);
-}
-
 /// The textbook Eigen formulation (naive.hpp), on one thread (Eigen's own GEMM threads off).
 template <class Scalar>
 void BM_naive(benchmark::State& state, Index n, Index d) {
@@ -233,13 +216,6 @@ void register_pool_narrow(Index n, Index d, double narrowing) {
 }
 
 template <class Scalar>
-void register_per_pair(Index n, Index d) {
-  benchmark::RegisterBenchmark(shape("per_pair", scalar_name<Scalar>(), n, d).c_str(),
-                               [=](benchmark::State& state) { BM_per_pair<Scalar>(state, n, d); })
-      ->Unit(benchmark::kMillisecond);
-}
-
-template <class Scalar>
 void register_naive(Index n, Index d) {
   // Two m x n matrices: skip what this machine cannot hold (say so in the output instead).
   const double bytes = 2.0 * static_cast<double>(n) * static_cast<double>(n) * sizeof(Scalar);
@@ -303,12 +279,6 @@ int main(int argc, char** argv) {
         register_pool_narrow<double>(16384, d, narrowing);
       }
     }
-    for (Index n : {16, 64, 256, 1024, 4096}) {
-      for (Index d : {1, 8, 32}) {
-        register_per_pair<float>(n, d);
-        register_per_pair<double>(n, d);
-      }
-    }
     for (Index n : {Index(1) << 10, Index(1) << 12, Index(1) << 14, Index(1) << 16}) {
       register_naive<double>(n, 1);
       register_naive<float>(n, 1);
@@ -334,13 +304,6 @@ int main(int argc, char** argv) {
     register_pool<double>(16384, 1, 2);
     register_pool_narrow<float>(16384, 8, 10.0);
     register_pool_narrow<double>(16384, 8, 10.0);
-    for (Index n : {16, 256, 4096}) {
-      for (Index d : {1, 8, 32}) {
-        if (n == 4096 && d != 1) continue;
-        register_per_pair<double>(n, d);
-        register_per_pair<float>(n, d);
-      }
-    }
     register_naive<double>(4096, 1);
     register_naive<double>(16384, 1);
     for (Index d : {32, 64, 128}) {

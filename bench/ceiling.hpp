@@ -202,15 +202,8 @@ class CoreParts {
   }
 
  private:
-  /// The core's block size at dimension d (CoreData): halved until the packed keys fit.
-  static Index block_keys(Index d) {
-    using Shape = nadaraya::detail::CoreShape;
-    Index keys = Shape::block_keys;
-    while (keys > Shape::min_block_keys &&
-           keys * d * static_cast<Index>(sizeof(Scalar)) > Shape::max_panel_bytes)
-      keys /= 2;
-    return keys;
-  }
+  /// The core's block size at dimension d (the driver's rule).
+  static Index block_keys(Index d) { return nadaraya::detail::block_keys_for<Scalar>(d); }
 
   Index m_d, m_keys;
   Matrix m_query_rows;  // column t: query t's coordinates (row-major queries, as the tile reads)

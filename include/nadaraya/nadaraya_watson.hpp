@@ -9,12 +9,13 @@
 
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
-#include "detail/training_set.hpp"
+#include "training_set.hpp"
 #include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"
 #include "objectives.hpp"
 #include "options.hpp"
+#include "detail/weights_pass.hpp"
 #include "pool.hpp"
 
 namespace nadaraya {
@@ -79,35 +80,16 @@ class NadarayaWatson {
   Matrix attention_weights(const Eigen::MatrixBase<Derived>& Q) const {
     const Matrix queries = m_training.scale_queries(Q, "NadarayaWatson::attention_weights");
     const Matrix& keys = m_training.keys();
-    const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols();
-    const Matrix query_rows = queries.transpose(), key_rows = keys.transpose();
+    const Eigen::Index m = queries.rows(), n = keys.rows();
     Matrix weights(m, n);
-    Eigen::Matrix<Scalar, 1, Eigen::Dynamic> log_weights(n);
+    const int threads =
+        detail::resolve_threads(m_options.threads, "NadarayaWatson::attention_weights");
+    const detail::PassCut cut = detail::PassCut::of<Scalar>(m, n, keys.cols());
+    detail::WeightsPass<Kernel, Scalar> pass(queries, keys, m_training.log_weights(), weights);
+    detail::drive(cut, threads, pass);
     std::vector<long double> far_log_weights;
-    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const Vector& key_log_weights = m_training.log_weights();
     for (Eigen::Index q = 0; q < m; ++q) {
-      // log k first, then (log k - its maximum) + log w: added to a large |log k| (a tiny
-      // bandwidth), log w would be rounded away and tied neighbours would lose their weights.
-      for (Eigen::Index i = 0; i < n; ++i) {
-        log_weights(i) =
-            key_log_weights(i) == minus_infinity
-                ? minus_infinity
-                : detail::pair_log_weight<Kernel>(query_rows.data() + q * d,
-                                                  key_rows.data() + i * d, d, Scalar(0));
-      }
-      const Scalar largest_log_kernel = log_weights.maxCoeff();
-      if (largest_log_kernel > minus_infinity) {
-        log_weights =
-            (log_weights.array() - largest_log_kernel) + key_log_weights.transpose().array();
-      }
-      const Scalar max = log_weights.maxCoeff();
-      if (max > -std::numeric_limits<Scalar>::infinity()) {
-        weights.row(q) =
-            (log_weights.array() - max).unaryExpr([](Scalar l) { return std::exp(l); });
-        weights.row(q) /= weights.row(q).sum();
-        continue;
-      }
+      if (pass.finish(q)) continue;
       long double offset = 0;
       if (m_training.template far_query_log_weights<Kernel>(queries.row(q), -1, far_log_weights,
                                                             offset)) {

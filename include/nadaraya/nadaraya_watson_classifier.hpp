@@ -9,7 +9,7 @@
 
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
-#include "detail/training_set.hpp"
+#include "training_set.hpp"
 #include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"

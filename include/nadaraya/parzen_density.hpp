@@ -6,7 +6,7 @@
 #include <type_traits>
 
 #include "bandwidth.hpp"
-#include "detail/training_set.hpp"
+#include "training_set.hpp"
 #include "fit_bandwidth.hpp"
 #include "kernel.hpp"
 #include "kernels.hpp"

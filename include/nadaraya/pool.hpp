@@ -2,6 +2,7 @@
 #define NADARAYA_POOL_HPP
 
 #include <Eigen/Core>
+#include <algorithm>  // std::max
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -32,28 +33,11 @@ struct PoolResult {
 
 namespace detail {
 
-/// ||q - x||^2 for two points given as d contiguous coordinates.
-template <class Scalar>
-Scalar squared_distance(const Scalar* query, const Scalar* key, Eigen::Index d) {
-  Scalar r2 = 0;
-  for (Eigen::Index j = 0; j < d; ++j) {
-    const Scalar difference = query[j] - key[j];
-    r2 += difference * difference;
-  }
-  return r2;
-}
-
-/// log w + log k(||q - x||^2) for one (query, key) pair given as contiguous coordinates.
-template <class Kernel, class Scalar>
-Scalar pair_log_weight(const Scalar* query, const Scalar* key, Eigen::Index d, Scalar log_weight) {
-  return kernel_traits<Kernel>::log_profile(squared_distance(query, key, d)) + log_weight;
-}
-
 template <class QDerived, class KDerived, class WDerived>
-void check_stream_arguments(const Eigen::MatrixBase<QDerived>& queries,
-                            const Eigen::MatrixBase<KDerived>& keys,
-                            const Eigen::MatrixBase<WDerived>& key_log_weights,
-                            const PoolOptions& options, const char* where) {
+void check_key_arguments(const Eigen::MatrixBase<QDerived>& queries,
+                         const Eigen::MatrixBase<KDerived>& keys,
+                         const Eigen::MatrixBase<WDerived>& key_log_weights,
+                         const PoolOptions& options, const char* where) {
   check_not_empty(keys, "keys", where);
   check_finite(keys, "keys", where);
   check_finite(queries, "queries", where);
@@ -77,125 +61,7 @@ void check_stream_arguments(const Eigen::MatrixBase<QDerived>& queries,
 
 }  // namespace detail
 
-/// The engine's generic loop over (query, key) pairs, with what is summed per pair left to a
-/// policy: leave-one-out passes, objective gradients and any other O(n m) sum are this loop with a
-/// different accumulator. The softmax pooling itself (`pool`, `attention`: densities and
-/// predictions) runs on the blocked, vectorised core of detail/tile.hpp, which computes the same
-/// sums; this loop stays the plain per-pair form (detail::pool_per_pair is pool on it).
-///
-/// \tparam Kernel      a kernel (see kernel.hpp)
-/// \tparam Accumulator a policy with
-/// \code
-///   using State = ...;                                   // per-query running state
-///   State start() const;                                 // a fresh state (one per thread, reused)
-///   void reset(State&) const;                            // make it fresh again for the next query
-///   void add(State&, Index query, Index key, Scalar log_weight, Scalar r2,
-///            const Scalar* query_point, const Scalar* key_point) const;
-///   void finish(Index query, const State&);              // store the query's result
-/// \endcode
-/// `log_weight` is log w_key + log k(r2) (may be -inf: the key does not reach the query); the
-/// points are the d scaled coordinates. `finish` is called once per query, possibly from several
-/// threads at once for different queries.
-///
-/// Queries and keys are already divided by the bandwidth. Keys whose weight is zero and, with
-/// `options.leave_one_out`, key i for query i are skipped. Threading: parallel over queries; each
-/// query runs over the keys in the same order whatever the number of threads, so results are
-/// bit-identical for any `options.threads`.
-template <class Kernel, class QDerived, class KDerived, class WDerived, class Accumulator>
-void stream(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
-            const Eigen::MatrixBase<WDerived>& key_log_weights, const PoolOptions& options,
-            Accumulator& accumulator) {
-  using Scalar = typename QDerived::Scalar;
-  static_assert(std::is_same<Scalar, typename KDerived::Scalar>::value &&
-                    std::is_same<Scalar, typename WDerived::Scalar>::value,
-                "stream: queries, keys and key_log_weights must share one Scalar type");
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  detail::check_stream_arguments(queries, keys, key_log_weights, options, "stream");
-  const int threads = detail::resolve_threads(options.threads, "stream");
-
-  const Eigen::Index m = queries.rows(), n = keys.rows(), d = keys.cols();
-  // One column per point: each pair reads two contiguous runs of d coordinates.
-  const Matrix query_columns = queries.transpose();
-  const Matrix key_columns = keys.transpose();
-  const Vector log_weights =
-      key_log_weights.size() == 0 ? Vector::Zero(n) : Vector(key_log_weights.col(0));
-  const bool leave_one_out = options.leave_one_out;
-#if NADARAYA_HAS_OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1 && m > 1)
-#endif
-  {
-    typename Accumulator::State state = accumulator.start();
-#if NADARAYA_HAS_OPENMP
-#pragma omp for schedule(static)
-#endif
-    for (Eigen::Index q = 0; q < m; ++q) {
-      accumulator.reset(state);
-      const Scalar* query = query_columns.data() + q * d;
-      for (Eigen::Index i = 0; i < n; ++i) {
-        if ((leave_one_out && i == q) ||
-            log_weights(i) == -std::numeric_limits<Scalar>::infinity()) {
-          continue;
-        }
-        const Scalar* key = key_columns.data() + i * d;
-        const Scalar r2 = detail::squared_distance(query, key, d);
-        accumulator.add(state, q, i, kernel_traits<Kernel>::log_profile(r2) + log_weights(i), r2,
-                        query, key);
-      }
-      accumulator.finish(q, state);
-    }
-  }
-  (void)threads;
-}
-
 namespace detail {
-
-/// A SoftmaxAccumulator per query over the value rows: with `stream`, the plain per-pair form of
-/// `pool` (see pool_per_pair).
-template <class Scalar>
-class PoolingAccumulator {
- public:
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using State = SoftmaxAccumulator<Scalar>;
-
-  PoolingAccumulator(const Matrix& value_columns, PoolResult<Scalar>& result)
-      : m_value_columns(value_columns), m_result(result) {}
-
-  State start() const { return State(m_value_columns.rows()); }
-  void reset(State& state) const { state.reset(); }
-  void add(State& state, Eigen::Index /*query*/, Eigen::Index key, Scalar log_weight, Scalar /*r2*/,
-           const Scalar* /*query_point*/, const Scalar* /*key_point*/) const {
-    state.add(log_weight, m_value_columns.col(key).transpose());
-  }
-  void finish(Eigen::Index query, const State& state) {
-    m_result.log_sum(query) = state.log_sum();
-    m_result.mean.row(query) = state.mean().transpose();
-  }
-
- private:
-  const Matrix& m_value_columns;  // k x n: one column per key
-  PoolResult<Scalar>& m_result;   // written row by row
-};
-
-/// `pool` as one `stream` over the pairs with a PoolingAccumulator: what `pool` was before the
-/// fast core, kept as the per-pair reference that the core is tested and benchmarked against.
-template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
-PoolResult<typename QDerived::Scalar> pool_per_pair(
-    const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
-    const Eigen::MatrixBase<VDerived>& values, const Eigen::MatrixBase<WDerived>& key_log_weights,
-    const PoolOptions& options = {}) {
-  using Scalar = typename QDerived::Scalar;
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  if (values.cols() > 0) check_rows(values, keys.rows(), "values", "pool", "'keys'");
-  check_finite(values, "values", "pool");
-  const Matrix value_columns = values.transpose();
-  PoolResult<Scalar> result;
-  result.log_sum.resize(queries.rows());
-  result.mean.resize(queries.rows(), values.cols());
-  PoolingAccumulator<Scalar> accumulator(value_columns, result);
-  stream<Kernel>(queries, keys, key_log_weights, options, accumulator);
-  return result;
-}
 
 /// The checks shared by `pool` and `attention`.
 template <class QDerived, class KDerived, class VDerived, class WDerived>
@@ -211,7 +77,37 @@ void check_pool_arguments(const Eigen::MatrixBase<QDerived>& queries,
                 "pool: queries, keys, values and key_log_weights must share one Scalar type");
   if (values.cols() > 0) check_rows(values, keys.rows(), "values", where, "'keys'");
   check_finite(values, "values", where);
-  check_stream_arguments(queries, keys, key_log_weights, options, where);
+  check_key_arguments(queries, keys, key_log_weights, options, where);
+}
+
+/// Each query's log-sum and mean from its states over `shards` key shards (state column
+/// shard m + q): one shard directly, several merged in shard order with the exact log-sum-exp
+/// merge, their maxima first taken relative to the largest of their references.
+template <class Scalar>
+void finish_pool(const CoreStates<Scalar>& states, Index shards, PoolResult<Scalar>& result) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const Index m = states.sum.size() / shards, k = states.values.rows();
+  result.log_sum.resize(m);
+  result.mean.resize(m, k);
+  for (Index q = 0; q < m; ++q) {
+    Scalar reference = minus_infinity;
+    for (Index shard = 0; shard < shards; ++shard) {
+      const Index column = shard * m + q;
+      if (states.sum(column) > 0) reference = std::max(reference, states.reference(column));
+    }
+    if (reference == minus_infinity) reference = 0;  // no shard reaches the query
+    SoftmaxAccumulator<Scalar> state(k);
+    for (Index shard = 0; shard < shards; ++shard) {
+      const Index column = shard * m + q;
+      if (!(states.sum(column) > 0)) continue;
+      state.merge(
+          SoftmaxAccumulator<Scalar>(states.max(column) + (states.reference(column) - reference),
+                                     states.sum(column), states.values.col(column)));
+    }
+    result.log_sum(q) = reference + state.log_sum();
+    // No value columns (densities): an m x 0 matrix has no rows to address.
+    if (k > 0) result.mean.row(q) = state.mean().transpose();
+  }
 }
 
 /// `pool` and `attention` on the fast core, with its knobs exposed (tests, benchmarks).
@@ -224,9 +120,11 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
                                                 const char* where) {
   check_pool_arguments(queries, keys, values, key_log_weights, options, where);
   const int threads = resolve_threads(options.threads, where);
+  CoreStates<typename QDerived::Scalar> states;
+  const Index shards = run_core<Score>(queries, keys, values, key_log_weights,
+                                       options.leave_one_out, threads, core, states);
   PoolResult<typename QDerived::Scalar> result;
-  run_core<Score>(queries, keys, values, key_log_weights, options.leave_one_out, threads, core,
-                  result.log_sum, result.mean);
+  finish_pool(states, shards, result);
   return result;
 }
 
@@ -248,7 +146,8 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
 /// \return log kernel sums (m) and pooled means (m x k)
 /// \throws InvalidArgument on mismatched shapes or non-finite input.
 ///
-/// How it runs (detail/tile.hpp): blocks of 256 keys against tiles of 4 queries, r2 by direct
+/// How it runs: on the engine's driver (detail/driver.hpp) with the pooling block accumulator
+/// (detail/tile.hpp): blocks of 256 keys against tiles of 4 queries, r2 by direct
 /// differences in registers (or, from d = 256 on in double, ||q||^2 + ||x||^2 - 2 q.x by Eigen's
 /// GEMM on centred data when its error bound allows), the kernel's log-profile, one rescale of
 /// the running state per block, and a vectorised exponential (detail/exp.hpp). Compact kernels
@@ -256,11 +155,12 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
 ///
 /// Accuracy: exact up to rounding. Against a long-double evaluation of the same sums, the
 /// log-sums and means agree to a few ulps per key (tests/numerics/test_fast_core.cpp states and
-/// checks the bound), the same as the per-pair `stream` loop.
+/// checks the bound). Scalar: float or double.
 ///
 /// Threading: parallel over groups of queries, and over shards of the keys when there are few
-/// queries (their partial states merged with SoftmaxAccumulator::merge). The cut depends on the
-/// sizes only, so results are bit-identical for any `options.threads`.
+/// queries (their partial states merged with SoftmaxAccumulator::merge), one thread per 2^18
+/// pairs at most. The cut depends on the sizes only, so results are bit-identical for any
+/// `options.threads`.
 template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>
 PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& queries,
                                            const Eigen::MatrixBase<KDerived>& keys,
@@ -268,12 +168,10 @@ PoolResult<typename QDerived::Scalar> pool(const Eigen::MatrixBase<QDerived>& qu
                                            const Eigen::MatrixBase<WDerived>& key_log_weights,
                                            const PoolOptions& options = {}) {
   using Scalar = typename QDerived::Scalar;
-  if constexpr (std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value) {
-    return detail::pool_with<detail::DistanceScore<Kernel>>(queries, keys, values, key_log_weights,
-                                                            options, detail::CoreOptions{}, "pool");
-  } else {  // other scalar types (long double, ...): the plain per-pair loop
-    return detail::pool_per_pair<Kernel>(queries, keys, values, key_log_weights, options);
-  }
+  static_assert(std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value,
+                "pool: Scalar must be float or double");
+  return detail::pool_with<detail::DistanceScore<Kernel>>(queries, keys, values, key_log_weights,
+                                                          options, detail::CoreOptions{}, "pool");
 }
 
 /// Scaled dot-product attention pooling on the same core as `pool`: the weights of the keys for

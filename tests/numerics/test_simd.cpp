@@ -13,7 +13,7 @@
 #include <limits>
 #include <nadaraya/detail/exp.hpp>
 #include <nadaraya/detail/lanes.hpp>
-#include <nadaraya/detail/pair_blocks.hpp>
+#include <nadaraya/detail/block_log_weights.hpp>
 #include <nadaraya/detail/score.hpp>
 #include <nadaraya/objectives.hpp>
 #include <random>
@@ -190,13 +190,6 @@ TEMPLATE_TEST_CASE(
     }
     r2[static_cast<std::size_t>(k)] = sum;
   }
-  detail::PairBlock<Scalar> block{};
-  block.count = count;
-  block.r2 = r2.data();
-  block.query_point = point.data();
-  block.key_columns = columns.data();
-  block.stride = count;
-  block.dimensions = d;
   const Scalar* value_columns[1] = {values.data()};
   INFO(nadaraya_test::simd_description());
   // Sums: weight, [weight y], per basis b_j: weight b_j, [weight b_j y]; b_j = u_j^2 per
@@ -206,11 +199,13 @@ TEMPLATE_TEST_CASE(
     constexpr int Outputs = decltype(outputs)::value;
     std::vector<Scalar> sums(static_cast<std::size_t>(1 + Outputs + dims * (1 + Outputs)));
     if (dims == 1) {
-      detail::block_moments<1, Outputs, PerDimension>(block, weights.data(), value_columns,
-                                                      sums.data());
+      detail::block_moments<1, Outputs, PerDimension>(columns.data(), count, point.data(),
+                                                      r2.data(), count, weights.data(),
+                                                      value_columns, sums.data());
     } else {
-      detail::block_moments<2, Outputs, PerDimension>(block, weights.data(), value_columns,
-                                                      sums.data());
+      detail::block_moments<2, Outputs, PerDimension>(columns.data(), count, point.data(),
+                                                      r2.data(), count, weights.data(),
+                                                      value_columns, sums.data());
     }
     std::vector<long double> expected(sums.size(), 0), magnitude(sums.size(), 0);
     for (Index k = 0; k < count; ++k) {

@@ -46,13 +46,14 @@ bool bit_identical(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b)
 TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and without key shards",
                    "[threads][fast_core]", float, double) {
   using Scalar = TestType;
-  // One query against 200000 keys and three against 30000 (the keys split into shards, merged with
-  // SoftmaxAccumulator::merge), and 97 or 300 queries (groups of queries only).
+  // One query against 1200000 keys and three against 400000 (the keys split into shards, merged with
+  // SoftmaxAccumulator::merge), 300 queries (groups of queries only, on two threads or more), and
+  // 97 (one thread whatever is asked: too few pairs).
   struct Shape {
     Eigen::Index queries, keys, d;
   };
   for (const Shape shape :
-       {Shape{1, 200000, 2}, Shape{3, 30000, 2}, Shape{300, 700, 2}, Shape{97, 300, 3}}) {
+       {Shape{1, 1200000, 2}, Shape{3, 400000, 2}, Shape{300, 2000, 2}, Shape{97, 300, 3}}) {
     const MatrixOf<Scalar> keys =
         nadaraya_test::normal_matrix<Scalar>(shape.keys, shape.d, 800) * Scalar(20);
     const MatrixOf<Scalar> queries =
@@ -60,6 +61,8 @@ TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and wi
     const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(shape.keys, 2, 802);
     const VectorOf<Scalar> log_weights =
         nadaraya_test::some_zero_log_weights<Scalar>(shape.keys, 803);
+    const int team = detail::PassCut::of<Scalar>(shape.queries, shape.keys, shape.d).threads(3);
+    CHECK((shape.queries == 97 ? team == 1 : team >= 2));
     PoolResult<Scalar> first;
     for (int threads : {1, 2, 0, 3}) {
       PoolOptions options;
@@ -161,11 +164,10 @@ TEST_CASE("concurrent const calls on one estimator agree", "[threads][determinis
 
 TEST_CASE("bandwidth objectives are bit-identical for any number of threads",
           "[threads][objectives]") {
-  // 1100 x 1100 pairs: four threads' worth (detail::pass_threads), so 1, 2 and 3 threads all
-  // split the queries differently. Each objective's value and gradient, per-dimension widths.
+  // 1100 x 1100 pairs: 35 items of the driver (detail/driver.hpp), so 1, 2 and 3 threads all
+  // share them out differently. Each objective's value and gradient, per-dimension widths.
   const Eigen::Index n = 1100, d = 2;
-  REQUIRE(detail::pass_threads(3, n, n) == 3);
-  CHECK(detail::pass_threads(8, 128, 1000) == 1);  // an SGD step at n = 1000: one thread
+  REQUIRE(detail::PassCut::of<double>(n, n, d).threads(3) == 3);
   const Eigen::MatrixXd X = nadaraya_test::normal_matrix(n, d, 91);
   const Eigen::MatrixXd Y = nadaraya_test::normal_matrix(n, 2, 92);
   const Eigen::VectorXd weights = nadaraya_test::sample_weights(n, 93);

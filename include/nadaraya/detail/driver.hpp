@@ -9,6 +9,7 @@
 
 #include "../config.hpp"  // NADARAYA_HAS_OPENMP
 #include "lanes.hpp"      // Index, lane_count
+#include "score.hpp"      // TileShape: the padding granule
 
 namespace nadaraya {
 namespace detail {
@@ -24,9 +25,9 @@ namespace detail {
 /// - Items: groups of `PassShape::group_queries` queries x one shard of the key blocks. When
 ///   there are few groups the keys are cut into shards, whose per-query states the accumulator
 ///   merges afterwards in shard order (exact log-sum-exp merges).
-/// - Threads: items run in parallel (dynamic schedule) once the pass has
-///   `PassShape::parallel_min_pairs` pairs. The cut depends on m and n only, never on the number
-///   of threads, and each item's arithmetic is fixed, so results are bit-identical for any
+/// - Threads: items run in parallel (dynamic schedule), one thread per
+///   `PassShape::pairs_per_thread` pairs at most. The cut depends on m and n only, never on the
+///   number of threads, and each item's arithmetic is fixed, so results are bit-identical for any
 ///   number of threads.
 
 /// Sizes of the passes (compile-time constants).
@@ -39,7 +40,7 @@ struct PassShape {
   static constexpr Index group_queries = 32;     ///< queries per item
   static constexpr Index shard_min_blocks = 16;  ///< a key shard holds at least 16 blocks
   static constexpr Index target_items = 64;      ///< shards are added until there are this many
-  static constexpr double parallel_min_pairs = 32768;  ///< below this, a single thread
+  static constexpr double pairs_per_thread = 262144;  ///< about a millisecond of work per thread
 };
 
 /// Keys per block in d dimensions: PassShape::block_keys, halved while a block's coordinates
@@ -54,9 +55,28 @@ inline Index block_keys_for(Index d) {
   return block;
 }
 
+/// Keys are padded to a multiple of this (a whole row of the register tile and a whole lane array).
+template <class Scalar>
+constexpr Index key_granule() {
+  return TileShape<Scalar>::key_granule;
+}
+
+/// n keys rounded up to the granule: the rows of a padded key array.
+template <class Scalar>
+inline Index padded_key_count(Index n) {
+  constexpr Index granule = key_granule<Scalar>();
+  return (n + granule - 1) / granule * granule;
+}
+
 /// The cut of a pass of m queries against n keys into items.
 class PassCut {
  public:
+  /// The cut for m queries against n keys in d dimensions of type Scalar.
+  template <class Scalar>
+  static PassCut of(Index m, Index n, Index d) {
+    return PassCut(m, n, block_keys_for<Scalar>(d), key_granule<Scalar>());
+  }
+
   /// \param granule keys are padded to a multiple of it (a multiple of lane_count)
   PassCut(Index m, Index n, Index block, Index granule) : m_queries(m), m_keys(n), m_block(block) {
     m_padded = (n + granule - 1) / granule * granule;
@@ -89,12 +109,18 @@ class PassCut {
                 m_blocks * shard / m_shards, m_blocks * (shard + 1) / m_shards, shard};
   }
 
-  /// The threads a pass runs on: `threads` (resolved, >= 1) when it has enough pairs and items.
+  /// The threads a pass runs on: at most `threads` (resolved, >= 1) and the items, and one per
+  /// PassShape::pairs_per_thread pairs. A parallel region costs microseconds on an idle machine
+  /// but, on a busy one, up to a descheduled thread's time slice at its closing barrier (measured
+  /// on a loaded 2-core machine: an SGD step of 128 x 1000 pairs ran 36 times slower on two
+  /// threads than on one).
   int threads(int threads) const {
-    const bool parallel = threads > 1 && items() > 1 &&
-                          static_cast<double>(m_queries) * static_cast<double>(m_keys) >=
-                              PassShape::parallel_min_pairs;
-    return parallel ? static_cast<int>(std::min<Index>(threads, items())) : 1;
+    const double pairs = static_cast<double>(m_queries) * static_cast<double>(m_keys);
+    const double useful = pairs / PassShape::pairs_per_thread;
+    if (threads <= 1 || items() <= 1 || useful < 2) return 1;
+    const double team =
+        std::min({static_cast<double>(threads), static_cast<double>(items()), useful});
+    return static_cast<int>(team);
   }
 
  private:

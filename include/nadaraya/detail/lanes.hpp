@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>  // Eigen::Index
 #include <cmath>       // std::fma
+#include <limits>
 
 namespace nadaraya {
 namespace detail {
@@ -86,6 +87,28 @@ inline Scalar lane_max(const Scalar* x, Index count, Scalar* scratch) noexcept {
   }
   Scalar result = scratch[0];
   for (Index l = 1; l < lanes; ++l) result = result < scratch[l] ? scratch[l] : result;
+  return result;
+}
+
+/// Maximum of x[0..count) (no NaN) for any count that is a multiple of lane_count(), as
+/// lane_max over power-of-two pieces (a block shortened by the padding rule is not a power of
+/// two); -inf for count 0. `scratch` holds count / 2 scalars.
+template <class Scalar>
+inline Scalar lane_max_of(const Scalar* x, Index count, Scalar* scratch) noexcept {
+  constexpr Index lanes = lane_count<Scalar>();
+  Scalar result = -std::numeric_limits<Scalar>::infinity();
+  for (Index begin = 0; begin < count;) {
+    Index piece = lanes;
+    while (2 * piece <= count - begin) piece *= 2;
+    Scalar largest = x[begin];
+    if (piece >= 2 * lanes) {
+      largest = lane_max(x + begin, piece, scratch);
+    } else {
+      for (Index i = 1; i < piece; ++i) largest = largest < x[begin + i] ? x[begin + i] : largest;
+    }
+    result = result < largest ? largest : result;
+    begin += piece;
+  }
   return result;
 }
 

@@ -9,6 +9,7 @@
 
 #include "../kernel.hpp"
 #include "lanes.hpp"
+#include "simd.hpp"
 
 namespace nadaraya {
 namespace detail {
@@ -95,8 +96,8 @@ struct DotProductScore {
 /// AVX-512, NEON, or the scalar itself without SIMD), two packets of keys per query row.
 template <class Scalar>
 struct TileShape {
-  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
-  static constexpr Index packet_size = Eigen::internal::packet_traits<Scalar>::size;
+  using Packet = simd::Packet<Scalar>;
+  static constexpr Index packet_size = simd::size<Scalar>();
   static constexpr Index packets_per_row = 2;
   /// Keys per register row; keys are padded to a multiple of `key_granule`.
   static constexpr Index row_keys = packet_size * packets_per_row;
@@ -184,56 +185,56 @@ inline void tile_scores(const Scalar* queries, Index d, const Scalar* panels, In
   using Packet = typename Shape::Packet;
   constexpr Index P = Shape::packet_size, V = Shape::packets_per_row, R = Shape::row_keys;
   static_assert(V == 2, "tile_scores: two packets of keys per row");
-  using Eigen::internal::pmadd;
-  using Eigen::internal::pset1;
   Packet largest[Queries];
   for (Index t = 0; t < Queries; ++t)
-    largest[t] = pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+    largest[t] = simd::broadcast<Scalar>(-std::numeric_limits<Scalar>::infinity());
   for (Index start = 0; start < length; start += R) {
     Packet accumulator[Queries][V];
     for (Index t = 0; t < Queries; ++t) {
-      for (Index v = 0; v < V; ++v) accumulator[t][v] = pset1<Packet>(Scalar(0));
+      for (Index v = 0; v < V; ++v) accumulator[t][v] = simd::broadcast<Scalar>(Scalar(0));
     }
     const Scalar* key = panels + start * d;  // the panel of keys [start, start + R)
     for (Index j = 0; j < d; ++j, key += R) {
       // Two named packets, not an array: GCC kept an array of them on the stack, storing both
       // on every step.
-      Packet first = Eigen::internal::ploadu<Packet>(key);
-      Packet second = Eigen::internal::ploadu<Packet>(key + P);
+      Packet first = simd::load(key);
+      Packet second = simd::load(key + P);
       keep_in_register(first);
       keep_in_register(second);
       for (Index t = 0; t < Queries; ++t) {
-        const Packet query = pset1<Packet>(queries[t * d + j]);
+        const Packet query = simd::broadcast<Scalar>(queries[t * d + j]);
         if constexpr (Difference) {
-          const Packet first_difference = Eigen::internal::psub(query, first);
-          const Packet second_difference = Eigen::internal::psub(query, second);
-          accumulator[t][0] = pmadd(first_difference, first_difference, accumulator[t][0]);
-          accumulator[t][1] = pmadd(second_difference, second_difference, accumulator[t][1]);
+          const Packet first_difference = simd::subtract(query, first);
+          const Packet second_difference = simd::subtract(query, second);
+          accumulator[t][0] =
+              simd::multiply_add(first_difference, first_difference, accumulator[t][0]);
+          accumulator[t][1] =
+              simd::multiply_add(second_difference, second_difference, accumulator[t][1]);
         } else {
-          accumulator[t][0] = pmadd(query, first, accumulator[t][0]);
-          accumulator[t][1] = pmadd(query, second, accumulator[t][1]);
+          accumulator[t][0] = simd::multiply_add(query, first, accumulator[t][0]);
+          accumulator[t][1] = simd::multiply_add(query, second, accumulator[t][1]);
         }
       }
     }
     if (log_weights != nullptr) {
-      const Packet slopes = pset1<Packet>(slope);
+      const Packet slopes = simd::broadcast<Scalar>(slope);
       for (Index v = 0; v < V; ++v) {
-        const Packet weights = Eigen::internal::ploadu<Packet>(log_weights + start + v * P);
+        const Packet weights = simd::load(log_weights + start + v * P);
         for (Index t = 0; t < Queries; ++t) {
-          accumulator[t][v] = pmadd(slopes, accumulator[t][v], weights);
-          largest[t] = Eigen::internal::pmax(largest[t], accumulator[t][v]);
+          accumulator[t][v] = simd::multiply_add(slopes, accumulator[t][v], weights);
+          largest[t] = simd::maximum(largest[t], accumulator[t][v]);
         }
       }
     }
     for (Index t = 0; t < Queries; ++t) {
       for (Index v = 0; v < V; ++v) {
-        Eigen::internal::pstoreu(out + t * out_stride + start + v * P, accumulator[t][v]);
+        simd::store(out + t * out_stride + start + v * P, accumulator[t][v]);
       }
     }
   }
   if (log_weights != nullptr) {
     for (Index t = 0; t < Queries; ++t) {
-      const Scalar tile_max = Eigen::internal::predux_max(largest[t]);
+      const Scalar tile_max = simd::reduce_max(largest[t]);
       row_max[t] = row_max[t] < tile_max ? tile_max : row_max[t];
     }
   }

@@ -9,11 +9,11 @@
 #include <utility>  // std::pair
 #include <vector>
 
-#include "../accumulator.hpp"
-#include "../config.hpp"
+#include "../config.hpp"  // NADARAYA_ASSERT
 #include "driver.hpp"
 #include "exp.hpp"
 #include "lanes.hpp"
+#include "simd.hpp"
 #include "score.hpp"
 
 namespace nadaraya {
@@ -194,16 +194,14 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
       m_values(value_rows),
       m_has_weights(log_weights.size() != 0) {
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-  constexpr Index granule = TileShape<Scalar>::key_granule;
   block_keys = block_keys_for<Scalar>(d);
-  n_padded = (n + granule - 1) / granule * granule;
+  n_padded = padded_key_count<Scalar>(n);
   last_block = (n_padded - 1) / block_keys * block_keys;
   const Index tail = n_padded - last_block, tail_keys = n - last_block;
   queries = query_points;
   if (m_has_weights) {
     const auto column = log_weights.col(0);
-    if constexpr (static_cast<bool>(Eigen::internal::traits<WDerived>::Flags &
-                                    Eigen::DirectAccessBit)) {
+    if constexpr (has_direct_access<WDerived>()) {
       if (column.innerStride() == 1) m_log_weight_data = column.data();
     }
     if (m_log_weight_data == nullptr) {
@@ -760,70 +758,30 @@ class PoolingPass {
   CoreStates<Scalar>& m_states;  // state column shard m + query
 };
 
-/// The fast core: for every query, the log of its kernel sum and its pooled mean of the values.
-/// Arguments are checked by the caller.
+/// The fast core: every query's running state over every key shard (state column shard m + q),
+/// for the caller to merge and finish (pool.hpp). Returns the number of shards. Arguments are
+/// checked by the caller.
 template <class Score, class QDerived, class KDerived, class VDerived, class WDerived>
-void run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
-              const Eigen::MatrixBase<VDerived>& values,
-              const Eigen::MatrixBase<WDerived>& key_log_weights, bool leave_one_out, int threads,
-              const CoreOptions& options,
-              Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, 1>& log_sum,
-              Eigen::Matrix<typename QDerived::Scalar, Eigen::Dynamic, Eigen::Dynamic>& mean) {
+Index run_core(const Eigen::MatrixBase<QDerived>& queries, const Eigen::MatrixBase<KDerived>& keys,
+               const Eigen::MatrixBase<VDerived>& values,
+               const Eigen::MatrixBase<WDerived>& key_log_weights, bool leave_one_out, int threads,
+               const CoreOptions& options, CoreStates<typename QDerived::Scalar>& states) {
   using Scalar = typename QDerived::Scalar;
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
   const CoreData<Scalar> data(Score{}, queries, keys, values, key_log_weights, leave_one_out,
                               options);
   const Index m = data.m, k = data.k;
-  log_sum.resize(m);
-  mean.resize(m, k);
-  if (m == 0) return;
-
-  const PassCut cut(m, data.n, data.block_keys, TileShape<Scalar>::key_granule);
+  const PassCut cut = PassCut::of<Scalar>(m, data.n, data.d);
   NADARAYA_ASSERT(cut.padded_keys() == data.n_padded);
   const Index shards = cut.shards();
-  CoreStates<Scalar> states;
   states.reference.setConstant(shards * m, data.separate_log_weights ? minus_infinity : Scalar(0));
   states.max.setConstant(shards * m, minus_infinity);
   states.sum.setZero(shards * m);
   states.values.setZero(k, shards * m);
+  if (m == 0) return shards;
   PoolingPass<Score, Scalar> pass(data, states);
   drive(cut, threads, pass);
-
-  // One shard: finish each query from its state directly.
-  if (shards == 1) {
-    for (Index q = 0; q < m; ++q) {
-      const Scalar sum = states.sum(q);
-      if (sum > 0) {
-        log_sum(q) = states.reference(q) + (states.max(q) + std::log(sum));
-        for (Index c = 0; c < k; ++c) mean(q, c) = states.values(c, q) / sum;
-      } else {  // no key reaches the query
-        log_sum(q) = minus_infinity;
-        for (Index c = 0; c < k; ++c) mean(q, c) = std::numeric_limits<Scalar>::quiet_NaN();
-      }
-    }
-    return;
-  }
-  // Merge the shards of each query in shard order (the exact log-sum-exp merge), then finish;
-  // their maxima are first taken relative to the largest of their references.
-  for (Index q = 0; q < m; ++q) {
-    Scalar reference = minus_infinity;
-    for (Index shard = 0; shard < shards; ++shard) {
-      const Index column = shard * m + q;
-      if (states.sum(column) > 0) reference = std::max(reference, states.reference(column));
-    }
-    if (reference == minus_infinity) reference = 0;  // no shard reaches the query
-    SoftmaxAccumulator<Scalar> state(k);
-    for (Index shard = 0; shard < shards; ++shard) {
-      const Index column = shard * m + q;
-      if (!(states.sum(column) > 0)) continue;
-      state.merge(
-          SoftmaxAccumulator<Scalar>(states.max(column) + (states.reference(column) - reference),
-                                     states.sum(column), states.values.col(column)));
-    }
-    log_sum(q) = reference + state.log_sum();
-    // No value columns (densities): an m x 0 matrix has no rows to address.
-    if (mean.cols() > 0) mean.row(q) = state.mean().transpose();
-  }
+  return shards;
 }
 
 }  // namespace detail

@@ -1,6 +1,5 @@
-#ifndef NADARAYA_DETAIL_TRAINING_SET_HPP
-#define NADARAYA_DETAIL_TRAINING_SET_HPP
-// IWYU pragma: private, include <nadaraya/nadaraya.hpp>
+#ifndef NADARAYA_TRAINING_SET_HPP
+#define NADARAYA_TRAINING_SET_HPP
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -9,13 +8,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "../bandwidth.hpp"
-#include "../errors.hpp"
-#include "../kernel.hpp"
-#include "../options.hpp"
-#include "../pool.hpp"
-#include "centre.hpp"
-#include "check.hpp"
+#include "bandwidth.hpp"
+#include "detail/centre.hpp"
+#include "detail/check.hpp"
+#include "errors.hpp"
+#include "kernel.hpp"
+#include "options.hpp"
 
 namespace nadaraya {
 namespace detail {
@@ -354,4 +352,4 @@ class TrainingSet {
 }  // namespace detail
 }  // namespace nadaraya
 
-#endif  // NADARAYA_DETAIL_TRAINING_SET_HPP
+#endif  // NADARAYA_TRAINING_SET_HPP

@@ -1,0 +1,254 @@
+#ifndef NADARAYA_SOFTMAX_GRADIENT_ACCUMULATOR_HPP
+#define NADARAYA_SOFTMAX_GRADIENT_ACCUMULATOR_HPP
+
+#include <Eigen/Core>
+#include <cmath>  // std::exp, std::log
+#include <limits>
+
+#include "config.hpp"                // NADARAYA_ASSERT
+#include "detail/block_moments.hpp"  // the block's sums in one pass
+#include "detail/exp.hpp"            // exp_neg: the block's weights, vectorised
+#include "detail/lanes.hpp"          // lane_sum, lane_dot
+
+namespace nadaraya {
+
+/// One query against one block of keys, as the objectives' pass hands it to a block accumulator.
+template <class Scalar>
+struct PairBlock {
+  Eigen::Index query;            ///< the query's position in the pass
+  Eigen::Index begin;            ///< the block's first key
+  Eigen::Index count;            ///< keys in the block: a multiple of the lane count
+  const Scalar* log_weight;      ///< count: log w_k + log k(r2_k); -inf for keys that do not
+                                 ///< count (weight zero, padding, the excluded key, outside a
+                                 ///< compact support)
+  Scalar max;                    ///< the largest of log_weight (finite: blocks where no key
+                                 ///< counts are not handed over)
+  const Scalar* r2;              ///< count: squared scaled distances
+  const Scalar* key_log_weight;  ///< count: log w_k alone (-inf on the padding)
+  const Scalar* query_point;     ///< d scaled coordinates of the query
+  const Scalar* key_columns;     ///< coordinate j of key begin + k at key_columns[j * stride + k]
+  Eigen::Index stride;           ///< rows of the key matrix (the padded key count)
+  Eigen::Index dimensions;       ///< d
+};
+
+/// The derivative of the log-weights with respect to the log-widths theta over a block, in the
+/// form the gradient accumulators use: g_kj = f_k * b_j(k), with the basis b_j(k) = u_kj^2 (one
+/// entry per dimension) or r2_k (one shared width), and f_k = -2 dlog_profile(r2_k), 0 for keys
+/// that do not count and at r2 = 0 (see objectives.hpp).
+template <class Scalar>
+struct BlockGradient {
+  const Scalar* factors;  ///< count: f_k; null when every key has `factor`
+  Scalar factor;          ///< f_k for every key when `factors` is null (linear log-profiles)
+  bool per_dimension;     ///< basis u_kj^2 per dimension, or r2_k for one shared width
+};
+
+/// The running state of one query's softmax pooling *and its derivatives*: with log-weights l_k,
+/// per-pair derivative vectors g_k (p entries) and values y_k (q entries), it holds
+/// \f[ M = \max_k l_k,\; s = \sum_k e^{l_k - M},\; v = \sum_k e^{l_k - M} y_k,\;
+///     G = \sum_k e^{l_k - M} g_k,\; C = \sum_k e^{l_k - M} g_k y_k^T, \f]
+/// from which the softmax means E[y], E[g] and E[g y^T] give every objective's value and gradient.
+/// Like SoftmaxAccumulator, no weight is formed outside [0, 1], so tiny widths stay exact, and two
+/// states over disjoint key sets merge exactly (`merge`).
+///
+/// \tparam Scalar_ float or double.
+template <class Scalar_>
+class SoftmaxGradientAccumulator {
+ public:
+  using Scalar = Scalar_;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  /// \param outputs    number of value entries q per key (0: weights and derivatives only)
+  /// \param parameters number of derivative entries p per key
+  explicit SoftmaxGradientAccumulator(Eigen::Index outputs = 0, Eigen::Index parameters = 0)
+      : m_outputs(outputs),
+        m_parameters(parameters),
+        m_buffer(Vector::Zero(1 + outputs + parameters + parameters * outputs)) {}
+
+  void reset() {
+    m_max = -std::numeric_limits<Scalar>::infinity();
+    m_buffer.setZero();
+  }
+
+  /// Adds a key of log-weight `log_weight` (-inf: skipped), derivative vector `gradient` (p
+  /// entries) and value `value` (q entries; may be null when q = 0).
+  void add(Scalar log_weight, const Scalar* gradient, const Scalar* value) {
+    Scalar weight;
+    if (log_weight > m_max) {
+      // A new maximum: bring everything summed so far to the new reference (0 for the first key).
+      if (m_max > -std::numeric_limits<Scalar>::infinity())
+        m_buffer *= std::exp(m_max - log_weight);
+      m_max = log_weight;
+      weight = Scalar(1);
+    } else if (log_weight > -std::numeric_limits<Scalar>::infinity()) {
+      weight = std::exp(log_weight - m_max);
+    } else {
+      return;
+    }
+    Scalar* sum = m_buffer.data();
+    Scalar* values = sum + 1;
+    Scalar* gradients = values + m_outputs;
+    Scalar* cross = gradients + m_parameters;
+    sum[0] += weight;
+    for (Eigen::Index c = 0; c < m_outputs; ++c) values[c] += weight * value[c];
+    for (Eigen::Index j = 0; j < m_parameters; ++j) {
+      const Scalar weighted_gradient = weight * gradient[j];
+      gradients[j] += weighted_gradient;
+      Scalar* cross_row = cross + j * m_outputs;
+      for (Eigen::Index c = 0; c < m_outputs; ++c) cross_row[c] += weighted_gradient * value[c];
+    }
+  }
+
+  /// Adds a block of keys at once, the objectives' form of `add` (objective_base.hpp): the
+  /// state is rescaled once for the block, its weights are exponentiated together (detail::exp_neg)
+  /// and the sums run over the block in one pass (detail::block_moments) for the common shapes,
+  /// otherwise as plain loops, which vectorise. The same sums as `add` over the block's keys, up
+  /// to rounding.
+  ///
+  /// \param block       the keys' geometry (query, key columns, r2) for the derivative basis
+  /// \param log_weights block.count log-weights (-inf: the key is skipped)
+  /// \param max         their maximum (-inf: nothing to add)
+  /// \param values      q pointers, value c of key begin + k at values[c][k] (null when q = 0)
+  /// \param gradient    the derivative vectors g_kj = f_k b_j(k) (see BlockGradient);
+  ///                    its factors must be finite, and zero where the log-weight is -inf
+  /// \param scratch     2 block.count scalars
+  void add_block(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar max,
+                 const Scalar* const* values, const BlockGradient<Scalar>& gradient,
+                 Scalar* scratch) {
+    if (!(max > -std::numeric_limits<Scalar>::infinity())) return;
+    if (max > m_max) {
+      // Once per block, not per key: bring the sums so far to the new reference.
+      if (m_max > -std::numeric_limits<Scalar>::infinity()) m_buffer *= std::exp(m_max - max);
+      m_max = max;
+    }
+    // Every weight of the block flushes to exactly 0, and so does every term it would add: skip
+    // the block, bit for bit the same sums.
+    if (detail::exp_neg_flushes_from(m_max - max)) return;
+    const Eigen::Index count = block.count;
+    Scalar* weights = scratch;
+    Scalar* terms = scratch + count;
+    const Scalar reference = m_max;
+    // exp(l_k - M) <= 1; exp_neg(+inf) = 0 for the skipped keys.
+    for (Eigen::Index k = 0; k < count; ++k)
+      weights[k] = detail::exp_neg(reference - log_weights[k]);
+    Scalar* sum = m_buffer.data();
+    Scalar* value_sums = sum + 1;
+    Scalar* gradients = value_sums + m_outputs;
+    Scalar* cross = gradients + m_parameters;
+    if (m_parameters > 0 && add_fused_block(block, weights, values, gradient)) return;
+    sum[0] += detail::lane_sum(weights, count);
+    for (Eigen::Index c = 0; c < m_outputs; ++c)
+      value_sums[c] += detail::lane_dot(weights, values[c], count);
+    if (m_parameters == 0) return;
+    // From here on weights[k] holds w_k f_k (or w_k, the constant factor applied to the sums).
+    Scalar factor = gradient.factor;
+    if (gradient.factors != nullptr) {
+      for (Eigen::Index k = 0; k < count; ++k) weights[k] *= gradient.factors[k];
+      factor = Scalar(1);
+    }
+    // The terms are stored and then summed by lane_sum / lane_dot: fusing the sums into this loop
+    // (lane arrays of partial sums) made GCC 12 emit permutes and spills, twice as slow.
+    for (Eigen::Index j = 0; j < m_parameters; ++j) {
+      if (gradient.per_dimension) {
+        const Scalar* column = block.key_columns + j * block.stride;
+        const Scalar coordinate = block.query_point[j];
+        for (Eigen::Index k = 0; k < count; ++k) {
+          const Scalar difference = coordinate - column[k];
+          terms[k] = weights[k] * (difference * difference);
+        }
+      } else {
+        for (Eigen::Index k = 0; k < count; ++k) terms[k] = weights[k] * block.r2[k];
+      }
+      gradients[j] += factor * detail::lane_sum(terms, count);
+      Scalar* cross_row = cross + j * m_outputs;
+      for (Eigen::Index c = 0; c < m_outputs; ++c)
+        cross_row[c] += factor * detail::lane_dot(terms, values[c], count);
+    }
+  }
+
+  /// Folds in the state of a disjoint set of keys: afterwards *this is the state of the union.
+  void merge(const SoftmaxGradientAccumulator& other) {
+    NADARAYA_ASSERT(other.m_buffer.size() == m_buffer.size());
+    if (other.empty()) return;
+    if (empty()) {
+      *this = other;
+      return;
+    }
+    const Scalar max = m_max > other.m_max ? m_max : other.m_max;
+    m_buffer = m_buffer * std::exp(m_max - max) + other.m_buffer * std::exp(other.m_max - max);
+    m_max = max;
+  }
+
+  /// True until a key with a positive weight has been added.
+  bool empty() const { return !(m_buffer(0) > 0); }
+  Scalar max_log_weight() const { return m_max; }
+  /// s: the sum of the weights relative to exp(M).
+  Scalar scaled_sum() const { return m_buffer(0); }
+  /// log of the sum of the weights; -inf when empty.
+  Scalar log_sum() const {
+    return empty() ? -std::numeric_limits<Scalar>::infinity() : m_max + std::log(m_buffer(0));
+  }
+  /// v_c, G_j and C_jc, relative to exp(M).
+  Scalar scaled_value(Eigen::Index c) const { return m_buffer(1 + c); }
+  Scalar scaled_gradient(Eigen::Index j) const { return m_buffer(1 + m_outputs + j); }
+  Scalar scaled_cross(Eigen::Index j, Eigen::Index c) const {
+    return m_buffer(1 + m_outputs + m_parameters + j * m_outputs + c);
+  }
+  Eigen::Index outputs() const { return m_outputs; }
+  Eigen::Index parameters() const { return m_parameters; }
+
+ private:
+  // add_block's sums in one pass (detail::block_moments) for the common shapes: one constant
+  // derivative factor (the Gaussian), at most one value column, at most four parameters. False:
+  // not such a shape, nothing added.
+  bool add_fused_block(const PairBlock<Scalar>& block, const Scalar* weights,
+                       const Scalar* const* values, const BlockGradient<Scalar>& gradient) {
+    if (gradient.factors != nullptr || m_outputs > 1) return false;
+    if (!gradient.per_dimension)
+      return m_parameters == 1 && add_moments<1, false>(block, weights, values, gradient.factor);
+    switch (m_parameters) {
+      case 1:
+        return add_moments<1, true>(block, weights, values, gradient.factor);
+      case 2:
+        return add_moments<2, true>(block, weights, values, gradient.factor);
+      case 3:
+        return add_moments<3, true>(block, weights, values, gradient.factor);
+      case 4:
+        return add_moments<4, true>(block, weights, values, gradient.factor);
+      default:
+        return false;
+    }
+  }
+
+  template <int Dims, bool PerDimension>
+  bool add_moments(const PairBlock<Scalar>& block, const Scalar* weights,
+                   const Scalar* const* values, Scalar factor) {
+    if (m_outputs == 0) {
+      add_moments<Dims, 0, PerDimension>(block, weights, values, factor);
+    } else {
+      add_moments<Dims, 1, PerDimension>(block, weights, values, factor);
+    }
+    return true;
+  }
+
+  template <int Dims, int Outputs, bool PerDimension>
+  void add_moments(const PairBlock<Scalar>& block, const Scalar* weights,
+                   const Scalar* const* values, Scalar factor) {
+    constexpr int weight_sums = 1 + Outputs;  // s and v: the rest are derivative sums
+    Scalar sums[weight_sums + Dims * (1 + Outputs)];
+    detail::block_moments<Dims, Outputs, PerDimension>(block.key_columns, block.stride,
+                                                       block.query_point, block.r2, block.count,
+                                                       weights, values, sums);
+    Scalar* state = m_buffer.data();  // the same layout as sums
+    for (int s = 0; s < weight_sums; ++s) state[s] += sums[s];
+    for (int s = weight_sums; s < weight_sums + Dims * (1 + Outputs); ++s)
+      state[s] += factor * sums[s];
+  }
+
+  Eigen::Index m_outputs;                                   // q: value entries per key
+  Eigen::Index m_parameters;                                // p: derivative entries per key
+  Scalar m_max = -std::numeric_limits<Scalar>::infinity();  // running maximum log-weight
+  Vector m_buffer;                                          // [s | v (q) | G (p) | C (p x q)]
+};
+}  // namespace nadaraya
+
+#endif  // NADARAYA_SOFTMAX_GRADIENT_ACCUMULATOR_HPP

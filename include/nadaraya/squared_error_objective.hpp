@@ -1,0 +1,144 @@
+#ifndef NADARAYA_SQUARED_ERROR_OBJECTIVE_HPP
+#define NADARAYA_SQUARED_ERROR_OBJECTIVE_HPP
+
+#include <Eigen/Core>
+#include <algorithm>  // std::sort, std::unique, std::lower_bound, std::max
+#include <cmath>
+#include <cstddef>  // std::size_t
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "objective_base.hpp"
+
+namespace nadaraya {
+
+/// Nadaraya–Watson regression: half the mean squared leave-one-out residual,
+/// \f[ L(h) = \sum_i p_i \tfrac12 \| y_i - f_{-i}(x_i) \|^2 \f]
+/// (p_i = 1/n without weights), where f_{-i} pools every training point but i. statsmodels'
+/// `KernelReg.cv_loo` (local constant, unweighted) is 2 L.
+///
+/// A point that no other point reaches (compact kernels) is predicted by its nearest points in
+/// scaled distance (Unreached::nearest_neighbour): the limit as the last key leaves the support,
+/// so L stays continuous; its gradient there is zero.
+///
+/// \tparam Kernel  a kernel with `dlog_profile`
+/// \tparam Scalar_ float or double (the pass's precision; theta, values and gradients are double)
+template <class Kernel, class Scalar_ = double>
+class SquaredErrorObjective
+    : public detail::ObjectiveBase<SquaredErrorObjective<Kernel, Scalar_>, Scalar_> {
+  using Base = detail::ObjectiveBase<SquaredErrorObjective<Kernel, Scalar_>, Scalar_>;
+  friend Base;
+  static_assert(detail::require_differentiable<Kernel>::value, "instantiates the check");
+
+ public:
+  using Scalar = Scalar_;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  static constexpr const char* name = "SquaredErrorObjective";
+
+  /// \param X       inputs, n x d
+  /// \param Y       outputs, n x k (a vector is one output)
+  /// \param weights sample weights (n, non-negative) or empty for equal weights
+  /// \param options leave-one-out, per-dimension, threads
+  template <class XDerived, class YDerived>
+  SquaredErrorObjective(const Eigen::MatrixBase<XDerived>& X, const Eigen::MatrixBase<YDerived>& Y,
+                        const Eigen::VectorXd& weights = Eigen::VectorXd(),
+                        const ObjectiveOptions& options = {})
+      : Base(X, weights, options, "SquaredErrorObjective") {
+    static_assert(std::is_same<typename YDerived::Scalar, Scalar>::value,
+                  "Y's scalar type must be the objective's Scalar");
+    const char* where = "SquaredErrorObjective";
+    detail::check_not_empty(Y, "Y", where);
+    detail::check_rows(Y, X.rows(), "Y", where, "'X'");
+    detail::check_finite(Y, "Y", where);
+    m_outputs = Y;
+    m_value_columns = m_outputs.transpose();
+    m_block_outputs = Matrix::Zero(detail::padded_key_count<Scalar>(Y.rows()), Y.cols());
+    m_block_outputs.topRows(Y.rows()) = m_outputs;
+  }
+
+  /// The outputs, n x k.
+  const Matrix& outputs() const { return m_outputs; }
+
+ private:
+  struct Term {
+    using Scalar = Scalar_;
+    struct State {
+      SoftmaxGradientAccumulator<Scalar> moments;
+      detail::NearestKeys<Scalar> nearest;
+      std::vector<const Scalar*> values;  // scratch: the value columns at a block's first key
+    };
+    const SquaredErrorObjective& objective;
+    Eigen::Index parameters;  // entries of the gradient; 0: the value only
+
+    State start() const {
+      const Eigen::Index k = objective.m_outputs.cols();
+      return State{SoftmaxGradientAccumulator<Scalar>(k, parameters),
+                   detail::NearestKeys<Scalar>(k),
+                   std::vector<const Scalar*>(static_cast<std::size_t>(k))};
+    }
+    void reset(State& state) const {
+      state.moments.reset();
+      state.nearest.reset();
+    }
+    void add_block(State& state, const PairBlock<Scalar>& block,
+                   const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      const Matrix& outputs = objective.m_block_outputs;
+      for (Eigen::Index c = 0; c < outputs.cols(); ++c) {
+        state.values[static_cast<std::size_t>(c)] =
+            outputs.data() + c * outputs.rows() + block.begin;
+      }
+      state.moments.add_block(block, block.log_weight, block.max, state.values.data(), gradient,
+                              scratch);
+    }
+    void merge(State& state, const State& shard) const { state.moments.merge(shard.moments); }
+    bool reached(const State& state) const { return !state.moments.empty(); }
+    void add_unreached(State& state, Eigen::Index key, Scalar r2) const {
+      state.nearest.add(r2, std::exp(objective.m_data.log_shares()(key)),
+                        objective.m_value_columns.col(key).data());
+    }
+    void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
+      const Eigen::Index k = objective.m_outputs.cols();
+      for (Eigen::Index j = 0; j < parameters; ++j) gradient[j] = 0;
+      if (state.moments.empty()) {
+        loss = std::numeric_limits<double>::quiet_NaN();  // no other point at all: undefined
+        if (state.nearest.empty()) return;
+        loss = 0;
+        for (Eigen::Index c = 0; c < k; ++c) {
+          const double residual = static_cast<double>(objective.m_outputs(point, c)) -
+                                  static_cast<double>(state.nearest.mean(c));
+          loss += 0.5 * residual * residual;
+        }
+        return;
+      }
+      // f = v / s;  d f / d theta_j = C_j / s - (G_j / s) f;  d loss / d theta_j = -(y - f) . df_j
+      const double sum = static_cast<double>(state.moments.scaled_sum());
+      loss = 0;
+      for (Eigen::Index c = 0; c < k; ++c) {
+        const double prediction = static_cast<double>(state.moments.scaled_value(c)) / sum;
+        const double residual = static_cast<double>(objective.m_outputs(point, c)) - prediction;
+        loss += 0.5 * residual * residual;
+        for (Eigen::Index j = 0; j < parameters; ++j) {
+          const double slope =
+              static_cast<double>(state.moments.scaled_cross(j, c)) / sum -
+              static_cast<double>(state.moments.scaled_gradient(j)) / sum * prediction;
+          gradient[j] -= residual * slope;
+        }
+      }
+    }
+  };
+
+  double evaluate(const Eigen::VectorXd& theta, const std::vector<Eigen::Index>& rows,
+                  Eigen::VectorXd* gradient, const char* where) const {
+    const Term term{*this, gradient != nullptr ? this->parameters() : 0};
+    return detail::sum_over_points<Kernel>(this->m_data, theta, rows, term, gradient, where);
+  }
+
+  Matrix m_outputs;        // Y, n x k
+  Matrix m_value_columns;  // Y transposed: one contiguous column per key
+  Matrix m_block_outputs;  // Y padded with zero rows to whole blocks (the blocked pass)
+};
+
+}  // namespace nadaraya
+
+#endif  // NADARAYA_SQUARED_ERROR_OBJECTIVE_HPP
