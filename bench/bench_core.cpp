@@ -95,7 +95,7 @@ void BM_pool(benchmark::State& state, Index n, Index d, int threads) {
 
 /// The fast core at widths `narrowing` times narrower than Scott's (the data scaled up): most
 /// weights flush to exactly 0, and blocks of keys whose weights all do skip their exponentials
-/// (tile.hpp, finish_tile). Compare with pool/n/d/threads:1 of the same run.
+/// (tile_rows.hpp, finish_tile). Compare with pool/n/d/threads:1 of the same run.
 template <class Scalar>
 void BM_pool_narrow(benchmark::State& state, Index n, Index d, double narrowing) {
   Problem<Scalar> problem(n, n, d);

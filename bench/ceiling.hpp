@@ -144,7 +144,7 @@ inline double serial_pair_bound(double exp_per_s, double fma_per_s, Eigen::Index
 }
 
 /// The core's two halves, each alone on one block of keys that stays in L1/L2, at the sizes the
-/// core uses (tile.hpp): the register tile (CoreShape::tile_queries queries against the block:
+/// core uses (pooling_pass.hpp): the register tile (CoreShape::tile_queries queries against the block:
 /// r2, the Gaussian's log-weight and the row maxima, as the core calls it with equal weights),
 /// and the exponential with the sums (one row of log-weights in [-30, 0], exp(l - max) added to
 /// the sum and, times a value, to the value's sum, detail::exp_accumulate_row). The core runs the

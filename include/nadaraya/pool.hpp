@@ -11,7 +11,7 @@
 #include "detail/check.hpp"
 #include "detail/parallel.hpp"
 #include "detail/score.hpp"
-#include "detail/tile.hpp"
+#include "detail/pooling_pass.hpp"
 #include "kernel.hpp"
 
 namespace nadaraya {
@@ -147,7 +147,7 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
 /// \throws InvalidArgument on mismatched shapes or non-finite input.
 ///
 /// How it runs: on the engine's driver (detail/driver.hpp) with the pooling block accumulator
-/// (detail/tile.hpp): blocks of 256 keys against tiles of 4 queries, r2 by direct
+/// (detail/pooling_pass.hpp): blocks of 256 keys against tiles of 4 queries, r2 by direct
 /// differences in registers (or, from d = 256 on in double, ||q||^2 + ||x||^2 - 2 q.x by Eigen's
 /// GEMM on centred data when its error bound allows), the kernel's log-profile, one rescale of
 /// the running state per block, and a vectorised exponential (detail/exp.hpp). Compact kernels

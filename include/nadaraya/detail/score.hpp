@@ -59,7 +59,7 @@ template <class Kernel>
 struct DistanceScore {
   using Traits = kernel_traits<Kernel>;
   static constexpr bool is_distance = true;
-  /// Compact kernels that give their profile skip the exponential (see tile.hpp).
+  /// Compact kernels that give their profile skip the exponential (see tile_rows.hpp).
   static constexpr bool can_use_linear_weights = Traits::is_compact && Traits::has_profile;
   /// log-weight = slope * r2 + log w (the Gaussian): the register tile applies it itself.
   static constexpr bool is_affine = Traits::has_linear_log_profile;
