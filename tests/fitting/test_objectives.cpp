@@ -1,7 +1,7 @@
-// The cross-validation objectives: values against plain long-double references and statsmodels,
-// gradients against central finite differences (scalar and per-dimension widths, several
-// kernels), the singular and compact-support edge cases, mini-batch estimates, thread invariance
-// and the exact merge of the gradient accumulator.
+// The cross-validation objectives: values against the long-double oracle
+// (support/objective_oracle.hpp) and statsmodels, gradients against central finite differences
+// (scalar and per-dimension widths, several kernels), the singular and compact-support edge cases,
+// mini-batch estimates, thread invariance and the exact merge of the gradient accumulator.
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +15,7 @@
 #include <nadaraya/nadaraya.hpp>
 
 #include "support/fixture.hpp"
+#include "support/objective_oracle.hpp"  // the long-double references
 #include "support/reference.hpp"
 #include "support/tolerances.hpp"
 
@@ -24,7 +25,7 @@ namespace {
 
 template <class Scalar>
 using MatrixOf = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-using nadaraya_test::LongMatrix;
+using nadaraya_test::OracleData;
 
 /// A small regression problem: y = sin(2 x_0) + 0.5 x_1^2 + 0.1 noise (only d columns used), with
 /// duplicated rows and a shared coordinate so that r2 = 0 and u_j = 0 pairs occur.
@@ -71,108 +72,6 @@ Eigen::VectorXd log_widths(std::initializer_list<double> widths) {
   Eigen::Index j = 0;
   for (double h : widths) theta(j++) = std::log(h);
   return theta;
-}
-
-Eigen::VectorXd expand(const Eigen::VectorXd& theta, Eigen::Index d) {
-  return theta.size() == d ? Eigen::VectorXd(theta.array().exp().matrix())
-                           : Eigen::VectorXd::Constant(d, std::exp(theta(0)));
-}
-
-Eigen::VectorXd shares_of(const Eigen::VectorXd& weights, Eigen::Index n) {
-  return weights.size() == 0 ? Eigen::VectorXd::Constant(n, 1.0 / static_cast<double>(n))
-                             : Eigen::VectorXd(weights / weights.sum());
-}
-
-// ----- Plain references: every weight formed explicitly, in long double. -------------------------
-
-template <class Kernel>
-long double reference_squared_error(const Problem& problem, const Eigen::VectorXd& h,
-                                    const Eigen::VectorXd& weights, bool leave_one_out) {
-  const LongMatrix predicted = nadaraya_test::reference_nadaraya_watson<Kernel>(
-      problem.X, problem.X, problem.Y, h, weights, leave_one_out);
-  const Eigen::VectorXd p = shares_of(weights, problem.X.rows());
-  long double total = 0;
-  for (Eigen::Index i = 0; i < problem.X.rows(); ++i) {
-    for (Eigen::Index c = 0; c < problem.Y.cols(); ++c) {
-      const long double residual = static_cast<long double>(problem.Y(i, c)) - predicted(i, c);
-      total += p(i) * 0.5L * residual * residual;
-    }
-  }
-  return total;
-}
-
-template <class Kernel>
-long double reference_likelihood(const Eigen::MatrixXd& X, const Eigen::VectorXd& h,
-                                 const Eigen::VectorXd& weights, bool leave_one_out) {
-  const Eigen::Index n = X.rows();
-  const Eigen::VectorXd p = shares_of(weights, n);
-  long double log_normaliser = kernel_traits<Kernel>::log_normaliser(static_cast<int>(X.cols()));
-  for (Eigen::Index j = 0; j < h.size(); ++j)
-    log_normaliser -= std::log(static_cast<long double>(h(j)));
-  long double total = 0;
-  for (Eigen::Index i = 0; i < n; ++i) {
-    long double density = 0;
-    for (Eigen::Index k = 0; k < n; ++k) {
-      if (leave_one_out && k == i) continue;
-      long double r2 = 0;
-      for (Eigen::Index j = 0; j < X.cols(); ++j) {
-        const long double u = (static_cast<long double>(X(i, j)) - X(k, j)) / h(j);
-        r2 += u * u;
-      }
-      density += p(k) * std::exp(kernel_traits<Kernel>::log_profile(r2));
-    }
-    if (leave_one_out) density /= 1.0L - p(i);
-    total -= p(i) * (std::log(density) + log_normaliser);
-  }
-  return total;
-}
-
-/// LSCV with the Gaussian written out: sum_ik p_i p_k phi_{sqrt2 h}(x_i - x_k)
-/// - 2 sum_i p_i sum_{k != i} p_k / (1 - p_i) phi_h(x_i - x_k).
-long double reference_least_squares(const Eigen::MatrixXd& X, const Eigen::VectorXd& h,
-                                    const Eigen::VectorXd& weights) {
-  const Eigen::Index n = X.rows(), d = X.cols();
-  const Eigen::VectorXd p = shares_of(weights, n);
-  auto gaussian = [&](Eigen::Index i, Eigen::Index k, long double scale) {
-    long double value = 1;
-    for (Eigen::Index j = 0; j < d; ++j) {
-      const long double s = scale * h(j);
-      const long double u = (static_cast<long double>(X(i, j)) - X(k, j)) / s;
-      value *=
-          std::exp(-0.5L * u * u) / (std::sqrt(2.0L * 3.14159265358979323846264338327950288L) * s);
-    }
-    return value;
-  };
-  long double integral = 0, held_out = 0;
-  for (Eigen::Index i = 0; i < n; ++i) {
-    for (Eigen::Index k = 0; k < n; ++k) {
-      integral += p(i) * p(k) * gaussian(i, k, std::sqrt(2.0L));
-      if (k != i) held_out += p(i) * p(k) / (1.0L - p(i)) * gaussian(i, k, 1.0L);
-    }
-  }
-  return integral - 2 * held_out;
-}
-
-template <class Kernel>
-long double reference_log_loss(const Problem& problem, const Eigen::VectorXd& h,
-                               const Eigen::VectorXd& weights) {
-  // One-hot columns in increasing label order: -2, 3, 7.
-  const std::vector<int> classes = {-2, 3, 7};
-  Eigen::MatrixXd one_hot = Eigen::MatrixXd::Zero(problem.X.rows(), 3);
-  for (Eigen::Index i = 0; i < problem.X.rows(); ++i) {
-    const auto c = std::find(classes.begin(), classes.end(), problem.labels(i)) - classes.begin();
-    one_hot(i, c) = 1;
-  }
-  const LongMatrix probabilities = nadaraya_test::reference_nadaraya_watson<Kernel>(
-      problem.X, problem.X, one_hot, h, weights, true);
-  const Eigen::VectorXd p = shares_of(weights, problem.X.rows());
-  long double total = 0;
-  for (Eigen::Index i = 0; i < problem.X.rows(); ++i) {
-    Eigen::Index own = 0;
-    one_hot.row(i).maxCoeff(&own);
-    total -= p(i) * std::log(probabilities(i, own));
-  }
-  return total;
 }
 
 // ----- Finite differences.
@@ -230,7 +129,6 @@ TEMPLATE_TEST_CASE("objective values match the plain references", "[objectives]"
   const double scale = 50;  // a pass of n^2 exp() in float: a few hundred ulps at most
   for (bool per_dimension : {true, false}) {
     const Eigen::VectorXd& theta = per_dimension ? theta_dimension : theta_scalar;
-    const Eigen::VectorXd h = expand(theta, 2);
     for (bool weighted : {false, true}) {
       const Eigen::VectorXd weights = weighted ? problem.weights : Eigen::VectorXd();
       ObjectiveOptions options = serial(per_dimension);
@@ -238,37 +136,41 @@ TEMPLATE_TEST_CASE("objective values match the plain references", "[objectives]"
       for (bool leave_one_out : {true, false}) {
         options.leave_one_out = leave_one_out;
         INFO("leave_one_out " << leave_one_out);
+        const OracleData data(X, weights, options);
         CHECK(nadaraya_test::close<Scalar>(
             SquaredErrorObjective<Gaussian, Scalar>(X, Y, weights, options).value(theta),
             static_cast<double>(
-                reference_squared_error<Gaussian>(problem, h, weights, leave_one_out)),
+                nadaraya_test::oracle_squared_error<Gaussian>(data, Y, theta).value),
             scale));
         CHECK(nadaraya_test::close<Scalar>(
             SquaredErrorObjective<Epanechnikov, Scalar>(X, Y, weights, options).value(theta),
             static_cast<double>(
-                reference_squared_error<Epanechnikov>(problem, h, weights, leave_one_out)),
+                nadaraya_test::oracle_squared_error<Epanechnikov>(data, Y, theta).value),
             scale));
         CHECK(nadaraya_test::close<Scalar>(
             LikelihoodObjective<Laplacian, Scalar>(X, weights, options).value(theta),
-            static_cast<double>(
-                reference_likelihood<Laplacian>(problem.X, h, weights, leave_one_out)),
+            static_cast<double>(nadaraya_test::oracle_likelihood<Laplacian>(data, theta).value),
             scale));
         CHECK(nadaraya_test::close<Scalar>(
             LikelihoodObjective<Biweight, Scalar>(X, weights, options).value(theta),
-            static_cast<double>(
-                reference_likelihood<Biweight>(problem.X, h, weights, leave_one_out)),
+            static_cast<double>(nadaraya_test::oracle_likelihood<Biweight>(data, theta).value),
             scale));
       }
       options.leave_one_out = true;
+      const OracleData data(X, weights, options);
       CHECK(nadaraya_test::close<Scalar>(
           LeastSquaresObjective<Scalar>(X, weights, options).value(theta),
-          static_cast<double>(reference_least_squares(problem.X, h, weights)), scale));
+          static_cast<double>(nadaraya_test::oracle_least_squares(data, theta).value), scale));
       CHECK(nadaraya_test::close<Scalar>(
           LogLossObjective<Gaussian, Scalar>(X, problem.labels, weights, options).value(theta),
-          static_cast<double>(reference_log_loss<Gaussian>(problem, h, weights)), scale));
+          static_cast<double>(
+              nadaraya_test::oracle_log_loss<Gaussian, Scalar>(data, problem.labels, theta).value),
+          scale));
       CHECK(nadaraya_test::close<Scalar>(
           LogLossObjective<Triweight, Scalar>(X, problem.labels, weights, options).value(theta),
-          static_cast<double>(reference_log_loss<Triweight>(problem, h, weights)), scale));
+          static_cast<double>(
+              nadaraya_test::oracle_log_loss<Triweight, Scalar>(data, problem.labels, theta).value),
+          scale));
     }
   }
 }
