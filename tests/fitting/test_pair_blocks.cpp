@@ -1,7 +1,7 @@
-// The objectives' pass (detail/pair_blocks.hpp, SoftmaxGradientAccumulator::add_block) against
-// the exact long-double oracle of support/objective_oracle.hpp, which forms every pair of the
-// documented formulas explicitly: values and gradients of every objective, float and double, with
-// and without leave-one-out, sample weights (zero weights included), per-dimension and shared
+// The objectives' pass (objective_base.hpp on the driver, SoftmaxGradientAccumulator::add_block)
+// against the exact long-double oracle of support/objective_oracle.hpp, which forms every pair of
+// the documented formulas explicitly: values and gradients of every objective, float and double,
+// with and without leave-one-out, sample weights (zero weights included), per-dimension and shared
 // widths, compact kernels (queries that no key reaches), tiny and huge widths, key counts on both
 // sides of the block sizes, batches with repeated rows.
 //
@@ -344,7 +344,7 @@ TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block sums what add sums",
   using Scalar = TestType;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   const Eigen::Index count = 64, outputs = 2, d = 3;
-  const Eigen::Index block = detail::pair_block_size<Scalar>(8);  // two lane arrays
+  const Eigen::Index block = 2 * detail::lane_count<Scalar>();  // two lane arrays
   std::mt19937_64 generator(5);
   std::normal_distribution<double> normal;
   Vector log_weights(count), r2(count), query(d);
@@ -380,19 +380,18 @@ TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block sums what add sums",
       std::vector<Scalar> block_log(log_weights.data() + begin, log_weights.data() + begin + block);
       const Scalar max = detail::lane_max(block_log.data(), block, max_scratch.data());
       const Scalar* columns[outputs] = {values.data() + begin, values.data() + count + begin};
-      const detail::PairBlock<Scalar> pairs{0,
-                                            begin,
-                                            block,
-                                            block_log.data(),
-                                            max,
-                                            r2.data() + begin,
-                                            nullptr,
-                                            query.data(),
-                                            keys.data() + begin,
-                                            count,
-                                            d};
-      const detail::BlockGradient<Scalar> block_gradient{factors.data() + begin, Scalar(0),
-                                                         per_dimension};
+      const PairBlock<Scalar> pairs{0,
+                                    begin,
+                                    block,
+                                    block_log.data(),
+                                    max,
+                                    r2.data() + begin,
+                                    nullptr,
+                                    query.data(),
+                                    keys.data() + begin,
+                                    count,
+                                    d};
+      const BlockGradient<Scalar> block_gradient{factors.data() + begin, Scalar(0), per_dimension};
       blocked.add_block(pairs, block_log.data(), max, columns, block_gradient, scratch.data());
     }
     INFO("per_dimension " << per_dimension);
@@ -423,19 +422,19 @@ TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block: a block that flushes 
   // 1e-3.)
   using Scalar = TestType;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  const Eigen::Index block = detail::pair_block_size<Scalar>(8), d = 2, outputs = 1;
+  const Eigen::Index block = 2 * detail::lane_count<Scalar>(), d = 2, outputs = 1;
   const Scalar clamp = detail::ExpConstants<Scalar>::clamp;
   Vector r2 = Vector::Ones(block), query = Vector::Zero(d), factors = Vector::Ones(block);
   MatrixOf<Scalar> keys = MatrixOf<Scalar>::Ones(block, d), values(block, outputs);
   for (Eigen::Index k = 0; k < block; ++k) values(k, 0) = static_cast<Scalar>(k + 1);
   Vector scratch(2 * block);
   const Scalar* columns[outputs] = {values.data()};
-  const detail::BlockGradient<Scalar> gradient{factors.data(), Scalar(0), true};
+  const BlockGradient<Scalar> gradient{factors.data(), Scalar(0), true};
   auto add = [&](SoftmaxGradientAccumulator<Scalar>& state, Vector log_weights) {
     const Scalar max = log_weights.maxCoeff();
-    const detail::PairBlock<Scalar> pairs{0,           0,         block,   log_weights.data(),
-                                          max,         r2.data(), nullptr, query.data(),
-                                          keys.data(), block,     d};
+    const PairBlock<Scalar> pairs{0,           0,         block,   log_weights.data(),
+                                  max,         r2.data(), nullptr, query.data(),
+                                  keys.data(), block,     d};
     state.add_block(pairs, log_weights.data(), max, columns, gradient, scratch.data());
   };
   SoftmaxGradientAccumulator<Scalar> state(outputs, d);

@@ -400,12 +400,17 @@ TEMPLATE_TEST_CASE("the sorted line (d = 1, Gaussian) matches the reference and 
   // loop per block) forced on, against the long-double reference and against the register tile
   // on the same data: ordinary widths, tiny ones (most blocks flush and are skipped, the nearest
   // key decides), huge ones (every weight near 1), data far from the origin, duplicate keys, keys
-  // on one side of every query, a density (no value column), n not a multiple of a block.
+  // on one side of every query, a density (no value column), n not a multiple of a block; with
+  // and without sample weights, and leave-one-out.
   const Index n = 1000, m = 70;
   const MatrixOf<Scalar> base_keys = nadaraya_test::normal_matrix<Scalar>(n, 1, 1000);
   const MatrixOf<Scalar> base_queries = nadaraya_test::normal_matrix<Scalar>(m, 1, 1001);
   const MatrixOf<Scalar> values = nadaraya_test::normal_matrix<Scalar>(n, 1, 1002);
   const VectorOf<Scalar> none;
+  const VectorOf<Scalar> weights = nadaraya_test::some_zero_log_weights<Scalar>(n, 1004);
+  const VectorOf<Scalar> spread_weights =
+      (nadaraya_test::uniform_vector(n, -1.0, 1.0, 1005) * (sizeof(Scalar) == 4 ? 40.0 : 70.0))
+          .template cast<Scalar>();
   struct Case {
     const char* name;
     double scale, shift;
@@ -430,12 +435,25 @@ TEMPLATE_TEST_CASE("the sorted line (d = 1, Gaussian) matches the reference and 
     for (const bool density : {false, true}) {
       INFO("density " << density);
       const MatrixOf<Scalar> columns = density ? MatrixOf<Scalar>(n, 0) : values;
-      const PoolResult<Scalar> sorted = detail::pool_with<detail::DistanceScore<Gaussian>>(
-          queries, keys, columns, none, PoolOptions{}, line, "test");
-      const PoolResult<Scalar> tiled = detail::pool_with<detail::DistanceScore<Gaussian>>(
-          queries, keys, columns, none, PoolOptions{}, tile, "test");
-      check_against_reference<Gaussian>(sorted, queries, keys, columns, none, false);
-      check_against_reference<Gaussian>(tiled, queries, keys, columns, none, false);
+      // Equal weights, sample weights (a fifth of them zero), and weights over 60 orders of
+      // magnitude (each block's maximum is then far below log max w).
+      for (const VectorOf<Scalar>* log_weights : {&none, &weights, &spread_weights}) {
+        INFO("weights " << (log_weights == &none      ? "none"
+                            : log_weights == &weights ? "some"
+                                                      : "spread"));
+        const PoolResult<Scalar> sorted = detail::pool_with<detail::DistanceScore<Gaussian>>(
+            queries, keys, columns, *log_weights, PoolOptions{}, line, "test");
+        const PoolResult<Scalar> tiled = detail::pool_with<detail::DistanceScore<Gaussian>>(
+            queries, keys, columns, *log_weights, PoolOptions{}, tile, "test");
+        check_against_reference<Gaussian>(sorted, queries, keys, columns, *log_weights, false);
+        check_against_reference<Gaussian>(tiled, queries, keys, columns, *log_weights, false);
+        // Leave-one-out: the keys as queries, each skipping its own (on the line: its rank).
+        PoolOptions loo;
+        loo.leave_one_out = true;
+        const PoolResult<Scalar> sorted_loo = detail::pool_with<detail::DistanceScore<Gaussian>>(
+            keys, keys, columns, *log_weights, loo, line, "test");
+        check_against_reference<Gaussian>(sorted_loo, keys, keys, columns, *log_weights, true);
+      }
     }
   }
   // Duplicates: every key four times, the values different.
@@ -463,13 +481,14 @@ TEMPLATE_TEST_CASE("the sorted line is taken where it applies and pays, and thre
   const detail::DistanceScore<Gaussian> gaussian;
   CHECK(Data(gaussian, many, keys, values, none, false, automatic).sorted_line);
   CHECK(Data(gaussian, many, keys, MatrixOf<Scalar>(n, 0), none, false, automatic).sorted_line);
-  // Not with fewer queries, sample weights, leave-one-out, two value columns, d > 1, or another
-  // kernel.
+  // Also with sample weights and with leave-one-out (the keys as queries).
+  CHECK(Data(gaussian, many, keys, values, weights, false, automatic).sorted_line);
+  CHECK(Data(gaussian, keys, keys, values, weights, true, automatic).sorted_line);
+  CHECK(Data(gaussian, keys, keys, values, none, true, automatic).sorted_line);
+  // Not with fewer queries, two value columns, d > 1, or another kernel.
   CHECK_FALSE(
       Data(gaussian, MatrixOf<Scalar>(many.topRows(703)), keys, values, none, false, automatic)
           .sorted_line);
-  CHECK_FALSE(Data(gaussian, many, keys, values, weights, false, automatic).sorted_line);
-  CHECK_FALSE(Data(gaussian, many, keys, values, none, true, automatic).sorted_line);
   CHECK_FALSE(Data(gaussian, many, keys, two_columns, none, false, automatic).sorted_line);
   const MatrixOf<Scalar> wide = nadaraya_test::normal_matrix<Scalar>(n, 2, 1105);
   const MatrixOf<Scalar> wide_queries = nadaraya_test::normal_matrix<Scalar>(704, 2, 1106);
@@ -498,6 +517,17 @@ TEMPLATE_TEST_CASE("the sorted line is taken where it applies and pays, and thre
   CHECK(sharded_one.log_sum == sharded_two.log_sum);
   CHECK(sharded_one.mean == sharded_two.mean);
   check_against_reference<Gaussian>(sharded_one, few, spread, spread_values, none, false);
+  // With sample weights: each shard keeps its own running maximum, merged exactly.
+  const VectorOf<Scalar> spread_weights =
+      nadaraya_test::some_zero_log_weights<Scalar>(spread.rows(), 1109);
+  const PoolResult<Scalar> weighted_one = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      few, spread, spread_values, spread_weights, one, line, "test");
+  const PoolResult<Scalar> weighted_two = detail::pool_with<detail::DistanceScore<Gaussian>>(
+      few, spread, spread_values, spread_weights, two, line, "test");
+  CHECK(weighted_one.log_sum == weighted_two.log_sum);
+  CHECK(weighted_one.mean == weighted_two.mean);
+  check_against_reference<Gaussian>(weighted_one, few, spread, spread_values, spread_weights,
+                                    false);
 }
 
 TEMPLATE_TEST_CASE("pool handles empty query sets, one key and weights only", "[fast_core]", float,

@@ -112,18 +112,21 @@ class CoreData {
   bool leave_one_out = false;
   /// The register tile's keys are packed once for all blocks (packed_panels), not per item.
   bool keys_packed = false;
-  /// The sorted-line path: d = 1, a Gaussian (affine) distance score, equal weights, no
-  /// leave-one-out, at most one value column. The keys are sorted (line_keys, the values in the
-  /// same order in line_values), so each query's largest log-weight is its nearest key's, found
-  /// by binary search before any exponential, and a block's is at one of its ends. Then one loop
-  /// per query and block forms r2, the weight exp(slope r2 - max) and the sums, with no score
-  /// tile in between (line_accumulate_block): at d = 1 the tile's stores and the second pass over
-  /// its scores took a fifth of the time. With the maximum known from the start, the running
-  /// state is never rescaled. Taken automatically when the queries are many enough to repay the
-  /// sort (at least 64 log2 n).
+  /// The sorted-line path: d = 1, a Gaussian (affine) distance score, at most one value column.
+  /// The keys are sorted (line_keys, the values and log weights in the same order), so each
+  /// query's largest log k is its nearest key's (the other one's with leave-one-out), found by
+  /// binary search (or from the key's own rank) before any exponential, and a block's is at one
+  /// of its ends. Then one loop per query and block forms r2, the weight and the sums, with no
+  /// score tile in between (sorted_line.hpp): at d = 1 the tile's stores and the second pass
+  /// over its scores took a fifth of the time. With equal weights the maximum is known from the
+  /// start; with sample weights, log max w bounds each block. Taken automatically when the
+  /// queries are many enough to repay the sort (at least 64 log2 n).
   bool sorted_line = false;
   Vector line_keys;    // sorted_line: the keys ascending, padded to n_padded with +inf
   Vector line_values;  // sorted_line with a value column: the values in the keys' order, 0 padded
+  Vector line_log_weights;  // sorted_line with weights: log w in the keys' order, -inf padded
+  Scalar line_largest_log_weight = 0;  // sorted_line with weights: log max w
+  std::vector<Index> line_rank;        // sorted_line with leave-one-out: each key's sorted position
 
  private:
   Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>> m_keys;    // n x d, the caller's (or a copy)
@@ -264,7 +267,7 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
   }
   // A falling log-profile (slope < 0) is what makes the nearest key the heaviest.
   if constexpr (Score::is_distance && Score::is_affine && Score::slope < 0) {
-    const bool applies = d == 1 && !m_has_weights && !exclude_own_key && k <= 1 && !use_gemm;
+    const bool applies = d == 1 && k <= 1 && !use_gemm;
     Index log2_n = 1;
     while ((Index{1} << log2_n) < n) ++log2_n;
     const bool worth_it = m >= 64 * log2_n;
@@ -272,18 +275,25 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
                   (options.sorted_line == SortedLine::always || worth_it);
   }
   if (sorted_line) {
-    // (key, value) pairs sorted by key: ties keep no particular order, which changes nothing
+    // Keys sorted with their positions: ties keep no particular order, which changes nothing
     // but the order of the sums.
-    std::vector<std::pair<Scalar, Scalar>> line(static_cast<std::size_t>(n));
-    for (Index i = 0; i < n; ++i)
-      line[static_cast<std::size_t>(i)] = {m_keys(i, 0), k == 1 ? m_values(i, 0) : Scalar(0)};
+    std::vector<std::pair<Scalar, Index>> line(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) line[static_cast<std::size_t>(i)] = {m_keys(i, 0), i};
     std::sort(line.begin(), line.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     line_keys.setConstant(n_padded, std::numeric_limits<Scalar>::infinity());
-    for (Index i = 0; i < n; ++i) line_keys(i) = line[static_cast<std::size_t>(i)].first;
-    if (k == 1) {
-      line_values.setZero(n_padded);
-      for (Index i = 0; i < n; ++i) line_values(i) = line[static_cast<std::size_t>(i)].second;
+    if (k == 1) line_values.setZero(n_padded);
+    if (m_has_weights) {
+      line_log_weights.setConstant(n_padded, minus_infinity);
+      line_largest_log_weight = key_log_weights.maxCoeff();
+    }
+    if (exclude_own_key) line_rank.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) {
+      const Index key = line[static_cast<std::size_t>(i)].second;
+      line_keys(i) = line[static_cast<std::size_t>(i)].first;
+      if (k == 1) line_values(i) = m_values(key, 0);
+      if (m_has_weights) line_log_weights(i) = key_log_weights(key);
+      if (exclude_own_key) line_rank[static_cast<std::size_t>(key)] = i;
     }
   }
   // Pack the keys once when more than one group of queries reads every block: packing per item

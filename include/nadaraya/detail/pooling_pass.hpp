@@ -70,10 +70,16 @@ class PoolingPass {
   void begin_item(Scratch& scratch, const PassCut::Item& item) {
     scratch.partials.leftCols(item.count).setZero();
     if (!m_data.sorted_line) return;
-    // The sorted line knows each query's largest log-weight before any exponential.
+    // The sorted line knows each query's largest log k (and with equal weights its largest
+    // log-weight) before any exponential.
     Scalar* max = m_states.max.data() + state0(item);
-    for (Index t = 0; t < item.count; ++t)
-      max[t] = line_max_log_weight<Score>(m_data, m_data.queries(item.query0 + t, 0));
+    Scalar* reference = m_states.reference.data() + state0(item);
+    for (Index t = 0; t < item.count; ++t) {
+      const LineStart<Scalar> start =
+          line_start<Score>(m_data, item.query0 + t, m_data.queries(item.query0 + t, 0));
+      max[t] = start.max;
+      reference[t] = start.reference;
+    }
   }
 
   void add_block(Scratch& scratch, const PassCut::Item& item, Index key0, Index length) {
@@ -81,10 +87,12 @@ class PoolingPass {
     const Index query0 = item.query0, count = item.count;
     Scalar* max = m_states.max.data() + state0(item);
     if (data.sorted_line) {
+      const Scalar* reference = m_states.reference.data() + state0(item);
       for (Index t = 0; t < count; ++t) {
-        if (max[t] == -std::numeric_limits<Scalar>::infinity()) continue;  // no key reaches it
-        line_add_block<Score>(data, data.queries(query0 + t, 0), max[t], key0, length,
-                              scratch.partials.col(t).data());
+        if (reference[t] == -std::numeric_limits<Scalar>::infinity()) continue;  // unreached
+        line_add_block<Score>(data, query0 + t, data.queries(query0 + t, 0), reference[t], key0,
+                              length, max[t], scratch.partials.col(t).data(),
+                              scratch.scores.data());
       }
       return;
     }

@@ -4,12 +4,13 @@
 
 #include <Eigen/Core>
 #include <algorithm>  // std::lower_bound, std::max, std::min
+#include <cmath>      // std::exp
 #include <limits>
 
 #include "core_data.hpp"
 #include "exp.hpp"
 #include "lanes.hpp"
-#include "tile_rows.hpp"  // scale_partials
+#include "tile_rows.hpp"  // scale_partials, row_max
 
 namespace nadaraya {
 namespace detail {
@@ -19,45 +20,94 @@ namespace detail {
 /// each query's largest log-weight found before any exponential, one loop per query and block,
 /// and whole blocks beyond the exponential's range skipped.
 
-/// The sorted-line path (CoreData::sorted_line): the log-weight slope r2 of `query` and the key
-/// x, with r2 rounded as line_accumulate_block rounds it.
+/// The sorted-line path (CoreData::sorted_line): the log k = slope r2 of `query` and the key x,
+/// with r2 rounded as line_accumulate rounds it.
 template <class Score, class Scalar>
 inline Scalar line_log_weight(Scalar query, Scalar key) {
   const Scalar difference = query - key;
   return static_cast<Scalar>(Score::slope) * (difference * difference);
 }
 
-/// The sorted-line path: the query's largest log-weight, its nearest key's. Rounding is monotone,
-/// so no key farther away can round to a larger one; -inf when even the nearest key's r2
-/// overflows (no key reaches the query, as on the tile's path).
+/// (slope r2 - reference) + log w: log k relative to the query's largest, in one rounding (exact
+/// for ties, small near the top), then the log weight.
 template <class Score, class Scalar>
-inline Scalar line_max_log_weight(const CoreData<Scalar>& data, Scalar query) {
-  const Scalar* keys = data.line_keys.data();
-  const Index above = std::lower_bound(keys, keys + data.n, query) - keys;
-  Scalar largest = -std::numeric_limits<Scalar>::infinity();
-  if (above < data.n) largest = line_log_weight<Score>(query, keys[above]);
-  if (above > 0) largest = std::max(largest, line_log_weight<Score>(query, keys[above - 1]));
-  return largest;
+inline Scalar line_relative_log_weight(Scalar r2, Scalar reference, Scalar log_weight) {
+  return multiply_add(static_cast<Scalar>(Score::slope), r2, -reference) + log_weight;
 }
 
-/// The sorted-line path: folds keys [key0, key0 + length) into one query's partial sums (the
-/// layout of CoreScratch), w_i = exp(slope r2_i - max) = exp_neg(max - slope r2_i), r2 formed in
-/// the same loop. `max` is the query's largest log-weight over all keys, so every argument is
-/// >= 0; the padding's keys are +inf and give 0. Two levels of sums as in exp_accumulate_row.
+/// Where a query starts on the sorted line: `reference`, the largest log k over the keys (its
+/// nearest key's; the nearest other key's with leave-one-out), and `max`, the largest log-weight
+/// known before any block: with equal weights the largest over all keys (log k, reference 0);
+/// with sample weights the larger of the two neighbours' (log k - reference) + log w, a lower
+/// bound that blocks raise. -inf when even the nearest key's r2 overflows (no key reaches the
+/// query, as on the tile's path). Rounding is monotone, so no key farther away can round to a
+/// larger log k.
+template <class Scalar>
+struct LineStart {
+  Scalar reference;
+  Scalar max;
+};
+
 template <class Score, class Scalar>
-inline void line_accumulate_block(const CoreData<Scalar>& data, Scalar query, Index key0,
-                                  Index length, Scalar max, Scalar* partials) {
+inline LineStart<Scalar> line_start(const CoreData<Scalar>& data, Index query_index, Scalar query) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const Scalar* keys = data.line_keys.data();
+  Index below = 0, above = 0;
+  if (data.leave_one_out) {  // the query is a key: its neighbours on the line
+    const Index own = data.line_rank[static_cast<std::size_t>(query_index)];
+    below = own - 1;
+    above = own + 1;
+  } else {
+    above = std::lower_bound(keys, keys + data.n, query) - keys;
+    below = above - 1;
+  }
+  Scalar reference = minus_infinity;
+  if (above < data.n) reference = line_log_weight<Score>(query, keys[above]);
+  if (below >= 0) reference = std::max(reference, line_log_weight<Score>(query, keys[below]));
+  if (data.line_log_weights.size() == 0 || reference == minus_infinity) return {0, reference};
+  Scalar max = minus_infinity;
+  for (const Index neighbour : {below, above}) {
+    if (neighbour < 0 || neighbour >= data.n) continue;
+    const Scalar difference = query - keys[neighbour];
+    max = std::max(max, line_relative_log_weight<Score>(difference * difference, reference,
+                                                        data.line_log_weights(neighbour)));
+  }
+  return {reference, max};
+}
+
+/// Folds keys [key0, key0 + length) into one query's partial sums (the layout of CoreScratch), r2
+/// formed in the same loop: w_i = exp(slope r2_i - max) with equal weights, exp((slope r2_i -
+/// reference) + log w_i - max) with sample weights (log k and log w kept apart as in the tile,
+/// see add_log_weights). `max` is at least every key's log-weight, so the weights are at most 1;
+/// the padding's keys are +inf and give 0. With Exclude, key `own` (the query's own, for
+/// leave-one-out) gives 0. Two levels of sums as in exp_accumulate_row.
+template <class Score, bool Weighted, bool Exclude, class Scalar>
+inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index key0, Index length,
+                            Scalar max, Scalar reference, Index own, Scalar* partials) {
   constexpr Index L = CoreScratch<Scalar>::lanes;
   const Scalar rise = static_cast<Scalar>(-Score::slope);  // max - slope r2 = rise r2 + max
   const Scalar* keys = data.line_keys.data() + key0;
+  const Scalar* log_w = Weighted ? data.line_log_weights.data() + key0 : nullptr;
+  const Index own_here = own - key0;
+  auto weight_of = [&](Index i) {
+    const Scalar difference = query - keys[i];
+    Scalar weight;
+    if constexpr (Weighted) {
+      weight = exp_neg(
+          max - line_relative_log_weight<Score>(difference * difference, reference, log_w[i]));
+    } else {
+      weight = exp_neg(multiply_add(rise, difference * difference, max));
+    }
+    if constexpr (Exclude) weight = i == own_here ? Scalar(0) : weight;
+    return weight;
+  };
   Scalar sum[L] = {};
   if (data.k == 1) {
     const Scalar* y = data.line_values.data() + key0;
     Scalar value[L] = {};
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) {
-        const Scalar difference = query - keys[i + l];
-        const Scalar weight = exp_neg(multiply_add(rise, difference * difference, max));
+        const Scalar weight = weight_of(i + l);
         sum[l] += weight;
         value[l] += weight * y[i + l];
       }
@@ -65,30 +115,73 @@ inline void line_accumulate_block(const CoreData<Scalar>& data, Scalar query, In
     for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
   } else {
     for (Index i = 0; i < length; i += L) {
-      for (Index l = 0; l < L; ++l) {
-        const Scalar difference = query - keys[i + l];
-        sum[l] += exp_neg(multiply_add(rise, difference * difference, max));
-      }
+      for (Index l = 0; l < L; ++l) sum[l] += weight_of(i + l);
     }
   }
   for (Index l = 0; l < L; ++l) partials[l] += sum[l];
 }
 
-/// The sorted-line path: one query against keys [key0, key0 + length), whose largest
-/// log-weight over all keys is `largest`; skips the block when its nearest end is so far that all
-/// its weights flush to 0.
+/// The largest (log k - reference) + log w over keys [key0, key0 + length) but `own` (-1: none),
+/// through `row` (room for CoreShape::block_keys scalars).
 template <class Score, class Scalar>
-inline void line_add_block(const CoreData<Scalar>& data, Scalar query, Scalar largest, Index key0,
-                           Index length, Scalar* partials) {
-  // The block's largest log-weight: at its first key when the query lies below it, at its last
-  // when above, the query's own largest when inside.
+inline Scalar line_block_max(const CoreData<Scalar>& data, Scalar query, Index key0, Index length,
+                             Scalar reference, Index own, Scalar* row) {
+  const Scalar* keys = data.line_keys.data() + key0;
+  const Scalar* log_w = data.line_log_weights.data() + key0;
+  for (Index i = 0; i < length; ++i) {
+    const Scalar difference = query - keys[i];
+    row[i] = line_relative_log_weight<Score>(difference * difference, reference, log_w[i]);
+  }
+  if (own >= key0 && own < key0 + length)
+    row[own - key0] = -std::numeric_limits<Scalar>::infinity();
+  return row_max(row, length);
+}
+
+/// One query against keys [key0, key0 + length) on the sorted line. `max` is the query's running
+/// maximum (CoreStates::max) and `reference` its largest log k (line_start). The block is skipped
+/// when a bound on its log-weights (its nearest end's log k, plus log max w with weights) says
+/// that all its weights flush to 0 against `max`; with weights, its exact maximum is taken (and
+/// the state rescaled) only when that bound exceeds `max`. `row` is scratch for that maximum.
+template <class Score, class Scalar>
+inline void line_add_block(const CoreData<Scalar>& data, Index query_index, Scalar query,
+                           Scalar reference, Index key0, Index length, Scalar& max,
+                           Scalar* partials, Scalar* row) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const bool weighted = data.line_log_weights.size() != 0;
+  // The block's largest log k: at its first key when the query lies below it, at its last when
+  // above, the query's own largest when inside.
   const Scalar first = data.line_keys(key0);
   const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
-  const Scalar block_max = query <= first  ? line_log_weight<Score>(query, first)
-                           : query >= last ? line_log_weight<Score>(query, last)
-                                           : largest;
-  if (exp_neg_flushes_from(largest - block_max)) return;
-  line_accumulate_block<Score>(data, query, key0, length, largest, partials);
+  Scalar bound = query <= first  ? line_log_weight<Score>(query, first)
+                 : query >= last ? line_log_weight<Score>(query, last)
+                                 : (weighted ? reference : max);
+  if (weighted) bound = (bound - reference) + data.line_largest_log_weight;
+  if (!(bound > minus_infinity) || exp_neg_flushes_from(max - bound)) return;
+  const Index own =
+      data.leave_one_out ? data.line_rank[static_cast<std::size_t>(query_index)] : Index(-1);
+  const bool excludes = own >= key0 && own < key0 + length;
+  if (!weighted) {
+    if (excludes) {
+      line_accumulate<Score, false, true>(data, query, key0, length, max, Scalar(0), own, partials);
+    } else {
+      line_accumulate<Score, false, false>(data, query, key0, length, max, Scalar(0), own,
+                                           partials);
+    }
+    return;
+  }
+  if (bound > max) {
+    const Scalar block_max = line_block_max<Score>(data, query, key0, length, reference, own, row);
+    if (block_max == minus_infinity) return;
+    if (block_max > max) {
+      scale_partials(data, max == minus_infinity ? Scalar(0) : std::exp(max - block_max), partials);
+      max = block_max;
+    }
+  }
+  if (excludes) {
+    line_accumulate<Score, true, true>(data, query, key0, length, max, reference, own, partials);
+  } else {
+    line_accumulate<Score, true, false>(data, query, key0, length, max, reference, own, partials);
+  }
 }
 
 }  // namespace detail
