@@ -93,9 +93,7 @@ class ObjectiveData {
     static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
                   "X's scalar type must be the objective's Scalar: convert it with "
                   "X.template cast<Scalar>()");
-    check_not_empty(X, "X", where);
-    check_finite(X, "X", where);
-    if (weights.size() != 0) check_weights(weights, X.rows(), where);
+    check_sample(X, weights, where);
     if (options.threads < 0) {
       fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
     }

@@ -35,9 +35,7 @@ class TrainingSet {
     static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
                   "X's scalar type must be the estimator's Scalar: convert it with "
                   "X.template cast<Scalar>()");
-    check_not_empty(X, "X", where);
-    check_finite(X, "X", where);
-    if (weights.size() != 0) check_weights(weights, X.rows(), where);
+    check_sample(X, weights, where);
     Matrix data = X;  // evaluated before anything is changed: X may alias our own members
     // Only the ratios of the weights matter: scaled by the power of two that brings the largest
     // into [1, 2) (exact, unlike a division), they cannot overflow when summed (weights of 1e308
