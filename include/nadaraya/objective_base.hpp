@@ -14,6 +14,7 @@
 #include "detail/driver.hpp"    // PassCut, drive, for_each_query
 #include "detail/lanes.hpp"     // lane_max_of
 #include "detail/parallel.hpp"  // resolve_threads
+#include "detail/scale.hpp"     // scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "softmax_gradient_accumulator.hpp"
@@ -324,13 +325,7 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   const PassCut cut = PassCut::of<Scalar>(m, n, d);
   // The keys and their log-weights padded to the granule (weight zero on the padding).
   Matrix keys = Matrix::Zero(cut.padded_keys(), d);
-  for (Eigen::Index j = 0; j < d; ++j) {
-    keys.col(j).head(n) = data.data().col(j) / static_cast<Scalar>(widths(j));
-    if (!keys.col(j).allFinite()) {
-      fail(where, "width ", widths(j), " of column ", j,
-           " is too small for the magnitude of the data: X / h overflows");
-    }
-  }
+  scale_keys(data.data(), widths, keys, where);
   Matrix queries(m, d);
   for (Eigen::Index q = 0; q < m; ++q) {
     const Eigen::Index row = rows[static_cast<std::size_t>(q)];

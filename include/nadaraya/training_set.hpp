@@ -11,6 +11,7 @@
 #include "bandwidth.hpp"
 #include "detail/centre.hpp"
 #include "detail/check.hpp"
+#include "detail/scale.hpp"  // divide_by_widths, scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "options.hpp"
@@ -318,22 +319,15 @@ class TrainingSet {
         fail(where, "width ", j, " must be positive and finite, got ", widths(j));
       }
     }
-    Matrix keys = scale(data, widths);
-    for (Eigen::Index j = 0; j < keys.cols(); ++j) {
-      if (!keys.col(j).allFinite()) {
-        fail(where, "width ", widths(j), " of column ", j,
-             " is too small for the magnitude of the data: X / h overflows");
-      }
-    }
+    Matrix keys(data.rows(), data.cols());
+    scale_keys(data, widths, keys, where);
     return keys;
   }
 
   template <class Derived>
   static Matrix scale(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& widths) {
     Matrix scaled(X.rows(), X.cols());
-    for (Eigen::Index j = 0; j < X.cols(); ++j) {
-      scaled.col(j) = X.col(j) / static_cast<Scalar>(widths(j));
-    }
+    divide_by_widths(X, widths, scaled);
     return scaled;
   }
 
