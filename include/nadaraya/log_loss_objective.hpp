@@ -2,13 +2,14 @@
 #define NADARAYA_LOG_LOSS_OBJECTIVE_HPP
 
 #include <Eigen/Core>
-#include <algorithm>  // std::sort, std::unique, std::lower_bound, std::max
+#include <algorithm>  // std::max
 #include <cmath>
 #include <cstddef>  // std::size_t
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#include "detail/labels.hpp"  // encode_labels
 #include "objective_base.hpp"
 
 namespace nadaraya {
@@ -42,30 +43,13 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
                    const Eigen::VectorXd& weights = Eigen::VectorXd(),
                    const ObjectiveOptions& options = {})
       : Base(X, weights, options, "LogLossObjective") {
-    static_assert(std::is_integral<typename LabelDerived::Scalar>::value,
-                  "labels must be an integer vector (e.g. Eigen::VectorXi)");
-    const char* where = "LogLossObjective";
-    if (labels.cols() != 1) {
-      detail::fail(where, "argument 'labels' must be a column vector, got ", labels.rows(), " x ",
-                   labels.cols());
-    }
-    detail::check_rows(labels, X.rows(), "labels", where, "'X'");
-    std::vector<long long> distinct;
-    for (Eigen::Index i = 0; i < labels.rows(); ++i)
-      distinct.push_back(static_cast<long long>(labels(i)));
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    if (distinct.size() < 2) detail::fail(where, "argument 'labels' holds a single class");
-    m_classes = static_cast<Eigen::Index>(distinct.size());
-    m_codes.resize(static_cast<std::size_t>(labels.rows()));
+    detail::LabelCodes<long long> encoded =
+        detail::encode_labels<long long>(labels, X.rows(), "LogLossObjective");
+    m_classes = static_cast<Eigen::Index>(encoded.classes.size());
+    m_codes = std::move(encoded.codes);
     m_one_hot_columns = Matrix::Zero(m_classes, labels.rows());
-    for (Eigen::Index i = 0; i < labels.rows(); ++i) {
-      const auto found =
-          std::lower_bound(distinct.begin(), distinct.end(), static_cast<long long>(labels(i)));
-      const auto code = static_cast<Eigen::Index>(found - distinct.begin());
-      m_codes[static_cast<std::size_t>(i)] = code;
-      m_one_hot_columns(code, i) = Scalar(1);
-    }
+    for (Eigen::Index i = 0; i < labels.rows(); ++i)
+      m_one_hot_columns(m_codes[static_cast<std::size_t>(i)], i) = Scalar(1);
     m_block_codes =
         Matrix::Constant(detail::padded_key_count<Scalar>(labels.rows()), 1, Scalar(-1));
     for (Eigen::Index i = 0; i < labels.rows(); ++i)
