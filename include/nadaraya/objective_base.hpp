@@ -11,10 +11,11 @@
 #include "detail/block_log_weights.hpp"  // linear_block_log_weights, fused_dimensions
 #include "detail/centre.hpp"             // weighted_centre, centre_rows
 #include "detail/check.hpp"
-#include "detail/driver.hpp"    // PassCut, drive, for_each_query
-#include "detail/lanes.hpp"     // lane_max_of
-#include "detail/parallel.hpp"  // resolve_threads
-#include "detail/scale.hpp"     // scale_keys
+#include "detail/driver.hpp"          // PassCut, drive, for_each_query
+#include "detail/lanes.hpp"           // lane_max_of
+#include "detail/parallel.hpp"        // resolve_threads
+#include "detail/sample_weights.hpp"  // sample_weights
+#include "detail/scale.hpp"           // scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "softmax_gradient_accumulator.hpp"
@@ -98,16 +99,14 @@ class ObjectiveData {
     if (options.threads < 0) {
       fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
     }
-    m_data = centre_rows<Scalar>(X, weighted_centre(X, weights));
-    const Eigen::Index n = m_data.rows();
-    m_shares = weights.size() == 0 ? Eigen::VectorXd::Constant(n, 1.0 / static_cast<double>(n))
-                                   : Eigen::VectorXd(weights / weights.sum());
-    m_log_shares.resize(n);
+    // Normalised as the estimators' fit() does: weights near 1e308 act as their ratios.
+    SampleWeights sample = sample_weights(weights, X.rows());
+    m_data = centre_rows<Scalar>(X, weighted_centre(X, sample.relative));
+    m_shares = std::move(sample.shares);
+    m_log_shares = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
     Eigen::Index positive = 0;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      m_log_shares(i) = static_cast<Scalar>(std::log(m_shares(i)));  // -inf for a zero weight
-      positive += m_shares(i) > 0 ? 1 : 0;
-    }
+    for (Eigen::Index i = 0; i < m_log_shares.size(); ++i)
+      positive += m_log_shares(i) > -std::numeric_limits<Scalar>::infinity() ? 1 : 0;
     if (options.leave_one_out && positive < 2) {
       fail(where, "leave-one-out needs at least two points of positive weight, got ", positive);
     }

@@ -11,7 +11,8 @@
 #include "bandwidth.hpp"
 #include "detail/centre.hpp"
 #include "detail/check.hpp"
-#include "detail/scale.hpp"  // divide_by_widths, scale_keys
+#include "detail/sample_weights.hpp"  // sample_weights
+#include "detail/scale.hpp"           // divide_by_widths, scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "options.hpp"
@@ -38,36 +39,17 @@ class TrainingSet {
                   "X.template cast<Scalar>()");
     check_sample(X, weights, where);
     Matrix data = X;  // evaluated before anything is changed: X may alias our own members
-    // Only the ratios of the weights matter: scaled by the power of two that brings the largest
-    // into [1, 2) (exact, unlike a division), they cannot overflow when summed (weights of 1e308
-    // act as their ratios), and the rules see the same ratios.
-    Eigen::VectorXd relative_weights = weights;
-    int exponent = 0;
-    if (weights.size() != 0) {
-      exponent = std::ilogb(weights.maxCoeff());
-      for (Eigen::Index i = 0; i < weights.size(); ++i)
-        relative_weights(i) = std::ldexp(weights(i), -exponent);
-    }
-    Eigen::VectorXd centre = weighted_centre(data, relative_weights);
+    // The weights' ratios (overflow-free for weights near 1e308): the rules see the same ratios.
+    SampleWeights sample = sample_weights(weights, data.rows());
+    Eigen::VectorXd centre = weighted_centre(data, sample.relative);
     data = centre_rows<Scalar>(data, centre);
-    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, relative_weights, where);
+    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, sample.relative, where);
     Matrix keys = scaled_keys(data, widths, where);
-    const double total =
-        relative_weights.size() == 0 ? static_cast<double>(data.rows()) : relative_weights.sum();
-    Vector log_weights(data.rows());
-    for (Eigen::Index i = 0; i < data.rows(); ++i) {
-      const double w = relative_weights.size() == 0 ? 1.0 : relative_weights(i);
-      // log w - log total, not log(w / total): w / total may underflow where the log does not.
-      // A weight 1e-330 of the largest underflows when scaled: its log comes from the original.
-      const double log_w = w > 0 || weights.size() == 0 || !(weights(i) > 0)
-                               ? std::log(w)
-                               : std::log(weights(i)) - exponent * 0.693147180559945309417232121458;
-      log_weights(i) = static_cast<Scalar>(log_w - std::log(total));  // -inf for a zero weight
-    }
+    Vector log_weights = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
     // Every check has passed: commit.
     m_data = std::move(data);
     m_centre = std::move(centre);
-    m_weights = relative_weights;
+    m_weights = std::move(sample.relative);
     m_log_weights = std::move(log_weights);
     m_widths = std::move(widths);
     m_keys = std::move(keys);

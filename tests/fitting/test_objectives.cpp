@@ -466,6 +466,39 @@ TEST_CASE("pairs at the edge of a compact support contribute zero",
   CHECK(std::abs(gradient(0)) < 1e-15);
 }
 
+TEST_CASE("objective weights near the largest double act as their ratios",
+          "[objectives][weights][edge]") {
+  // Their plain sum overflows to inf (every share 0, the objective NaN); only ratios matter, as
+  // in the estimators' fit().
+  const Problem problem = make_problem(30, 2, 91);
+  Eigen::VectorXd huge = problem.weights * 0.8e308;  // up to 1.6e308
+  huge(0) = 1e308;
+  huge(1) = 1e308;
+  huge(2) = 5e307;
+  huge(3) = 0;
+  const Eigen::VectorXd moderate = huge / 1e300;
+  REQUIRE(!std::isfinite(huge.sum()));
+  const Eigen::VectorXd theta = log_widths({0.8, 1.3});
+  auto same = [&](const auto& big, const auto& small) {
+    Eigen::VectorXd big_gradient, small_gradient;
+    const double big_value = big.value_and_gradient(theta, big_gradient);
+    const double small_value = small.value_and_gradient(theta, small_gradient);
+    REQUIRE(std::isfinite(small_value));
+    CHECK(big_value == Approx(small_value).epsilon(1e-12));
+    CHECK((big_gradient - small_gradient).norm() <= 1e-12 * small_gradient.norm());
+  };
+  same(SquaredErrorObjective<Gaussian>(problem.X, problem.Y, huge, serial()),
+       SquaredErrorObjective<Gaussian>(problem.X, problem.Y, moderate, serial()));
+  same(SquaredErrorObjective<Epanechnikov>(problem.X, problem.Y, huge, serial()),
+       SquaredErrorObjective<Epanechnikov>(problem.X, problem.Y, moderate, serial()));
+  same(LikelihoodObjective<Gaussian>(problem.X, huge, serial()),
+       LikelihoodObjective<Gaussian>(problem.X, moderate, serial()));
+  same(LeastSquaresObjective<>(problem.X, huge, serial()),
+       LeastSquaresObjective<>(problem.X, moderate, serial()));
+  same(LogLossObjective<Gaussian>(problem.X, problem.labels, huge, serial()),
+       LogLossObjective<Gaussian>(problem.X, problem.labels, moderate, serial()));
+}
+
 TEST_CASE("the Uniform kernel has a zero gradient", "[objectives][gradient][edge]") {
   const Problem problem = make_problem(30, 1, 71);
   Eigen::VectorXd gradient;
