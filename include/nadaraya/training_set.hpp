@@ -11,6 +11,7 @@
 #include "bandwidth.hpp"
 #include "detail/centre.hpp"
 #include "detail/check.hpp"
+#include "detail/nearest.hpp"         // nearest_keys, nearest_shares, nearest_mean
 #include "detail/sample_weights.hpp"  // sample_weights
 #include "detail/scale.hpp"           // divide_by_widths, scale_keys
 #include "errors.hpp"
@@ -153,13 +154,11 @@ class TrainingSet {
       if (mean == nullptr) continue;
       mean->row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (rule != Unreached::nearest_neighbour) continue;
-      const std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), excluded);
+      const std::vector<Eigen::Index> nearest =
+          nearest_keys(queries.row(q), m_keys, m_log_weights, excluded);
       if (nearest.empty()) continue;  // no other key at all: stays NaN
-      const std::vector<double> shares = nearest_shares(nearest);
-      Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(values.cols());
-      for (std::size_t j = 0; j < nearest.size(); ++j)
-        sum += shares[j] * values.row(nearest[j]).template cast<double>();
-      mean->row(q) = sum.template cast<Scalar>();
+      const std::vector<double> shares = nearest_shares(nearest, m_weights, m_log_weights);
+      mean->row(q) = nearest_mean(nearest, shares, values).template cast<Scalar>();
     }
   }
 
@@ -224,47 +223,6 @@ class TrainingSet {
       }
       return true;
     }
-  }
-
-  /// The shares of the weight of keys `nearest` (positive, summing to 1): from the sample
-  /// weights (exact ratios), or from the log weights where a scaled weight has underflowed
-  /// (1e-330 of the largest).
-  std::vector<double> nearest_shares(const std::vector<Eigen::Index>& nearest) const {
-    std::vector<double> shares;
-    bool underflow = false;
-    for (Eigen::Index i : nearest) underflow = underflow || !(sample_weight(i) > 0);
-    double largest = -std::numeric_limits<double>::infinity();
-    for (Eigen::Index i : nearest)
-      largest = std::max(largest, static_cast<double>(m_log_weights(i)));
-    double total = 0;
-    for (Eigen::Index i : nearest) {
-      shares.push_back(underflow ? std::exp(static_cast<double>(m_log_weights(i)) - largest)
-                                 : sample_weight(i));
-      total += shares.back();
-    }
-    for (double& share : shares) share /= total;
-    return shares;
-  }
-
-  /// Keys of positive weight at the smallest scaled squared distance from `query` (all ties),
-  /// skipping key `excluded` (-1: none).
-  template <class Row>
-  std::vector<Eigen::Index> nearest_keys(const Eigen::MatrixBase<Row>& query,
-                                         Eigen::Index excluded) const {
-    std::vector<Eigen::Index> nearest;
-    double best = std::numeric_limits<double>::infinity();
-    for (Eigen::Index i = 0; i < m_keys.rows(); ++i) {
-      if (i == excluded || m_log_weights(i) == -std::numeric_limits<Scalar>::infinity()) continue;
-      const double r2 =
-          (query.template cast<double>() - m_keys.row(i).template cast<double>()).squaredNorm();
-      if (r2 < best) {
-        best = r2;
-        nearest.assign(1, i);
-      } else if (r2 == best) {
-        nearest.push_back(i);
-      }
-    }
-    return nearest;
   }
 
   bool fitted() const { return m_fitted; }

@@ -499,6 +499,25 @@ TEST_CASE("objective weights near the largest double act as their ratios",
        LogLossObjective<Gaussian>(problem.X, problem.labels, moderate, serial()));
 }
 
+TEST_CASE("a nearest key of tiny weight still predicts an unreached point in float",
+          "[objectives][edge]") {
+  // Point 3 reaches nobody; its nearest key (point 4) has a share of 2.5e-51 of the total, below
+  // float's smallest: the nearest keys' shares are taken relative to each other, not as exp(log p).
+  Eigen::MatrixXd X(5, 1);
+  X << 0.0, 0.1, 0.2, 10.0, 12.0;
+  Eigen::VectorXd y(5), weights(5);
+  y << 1, 2, 3, 4, 5;
+  weights << 1, 1, 1, 1, 1e-50;
+  const double expected =
+      SquaredErrorObjective<Epanechnikov>(X, y, weights, serial()).value(log_widths({1.0}));
+  const Eigen::MatrixXf X_float = X.cast<float>();
+  const Eigen::VectorXf y_float = y.cast<float>();
+  const double value =
+      SquaredErrorObjective<Epanechnikov, float>(X_float, y_float, weights, serial())
+          .value(log_widths({1.0}));
+  CHECK(nadaraya_test::close<float>(value, expected));
+}
+
 TEST_CASE("the Uniform kernel has a zero gradient", "[objectives][gradient][edge]") {
   const Problem problem = make_problem(30, 1, 71);
   Eigen::VectorXd gradient;
