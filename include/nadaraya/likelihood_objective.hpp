@@ -63,7 +63,8 @@ class LikelihoodObjective
     }
     void merge(State& state, const State& shard) const { state.merge(shard); }
     bool reached(const State& /*state*/) const { return true; }  // no nearest-key fallback
-    void add_unreached(State& /*state*/, Eigen::Index /*key*/, Scalar /*r2*/) const {}
+    void add_nearest(State& /*state*/, const std::vector<Eigen::Index>& /*keys*/,
+                     const std::vector<double>& /*shares*/) const {}
     void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
       const double slope = objective.m_data.log_width_product_slope();
       if (state.empty()) {

@@ -2,13 +2,14 @@
 #define NADARAYA_LOG_LOSS_OBJECTIVE_HPP
 
 #include <Eigen/Core>
-#include <algorithm>  // std::sort, std::unique, std::lower_bound, std::max
+#include <algorithm>  // std::max
 #include <cmath>
 #include <cstddef>  // std::size_t
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#include "detail/labels.hpp"  // encode_labels
 #include "objective_base.hpp"
 
 namespace nadaraya {
@@ -42,30 +43,13 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
                    const Eigen::VectorXd& weights = Eigen::VectorXd(),
                    const ObjectiveOptions& options = {})
       : Base(X, weights, options, "LogLossObjective") {
-    static_assert(std::is_integral<typename LabelDerived::Scalar>::value,
-                  "labels must be an integer vector (e.g. Eigen::VectorXi)");
-    const char* where = "LogLossObjective";
-    if (labels.cols() != 1) {
-      detail::fail(where, "argument 'labels' must be a column vector, got ", labels.rows(), " x ",
-                   labels.cols());
-    }
-    detail::check_rows(labels, X.rows(), "labels", where, "'X'");
-    std::vector<long long> distinct;
+    detail::LabelCodes<long long> encoded =
+        detail::encode_labels<long long>(labels, X.rows(), "LogLossObjective");
+    m_classes = static_cast<Eigen::Index>(encoded.classes.size());
+    m_codes = std::move(encoded.codes);
+    m_one_hot = Matrix::Zero(labels.rows(), m_classes);
     for (Eigen::Index i = 0; i < labels.rows(); ++i)
-      distinct.push_back(static_cast<long long>(labels(i)));
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    if (distinct.size() < 2) detail::fail(where, "argument 'labels' holds a single class");
-    m_classes = static_cast<Eigen::Index>(distinct.size());
-    m_codes.resize(static_cast<std::size_t>(labels.rows()));
-    m_one_hot_columns = Matrix::Zero(m_classes, labels.rows());
-    for (Eigen::Index i = 0; i < labels.rows(); ++i) {
-      const auto found =
-          std::lower_bound(distinct.begin(), distinct.end(), static_cast<long long>(labels(i)));
-      const auto code = static_cast<Eigen::Index>(found - distinct.begin());
-      m_codes[static_cast<std::size_t>(i)] = code;
-      m_one_hot_columns(code, i) = Scalar(1);
-    }
+      m_one_hot(i, m_codes[static_cast<std::size_t>(i)]) = Scalar(1);
     m_block_codes =
         Matrix::Constant(detail::padded_key_count<Scalar>(labels.rows()), 1, Scalar(-1));
     for (Eigen::Index i = 0; i < labels.rows(); ++i)
@@ -79,7 +63,7 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
     using Scalar = Scalar_;
     struct State {
       std::vector<SoftmaxGradientAccumulator<Scalar>> per_class;  // one running max per class
-      detail::NearestKeys<Scalar> nearest;                        // class shares if unreached
+      Eigen::RowVectorXd nearest;  // the nearest keys' class shares if unreached, or empty
     };
     const LogLossObjective& objective;
     Eigen::Index parameters;  // entries of the gradient; 0: the value only
@@ -88,11 +72,11 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
       return State{std::vector<SoftmaxGradientAccumulator<Scalar>>(
                        static_cast<std::size_t>(objective.m_classes),
                        SoftmaxGradientAccumulator<Scalar>(0, parameters)),
-                   detail::NearestKeys<Scalar>(objective.m_classes)};
+                   Eigen::RowVectorXd()};
     }
     void reset(State& state) const {
       for (auto& part : state.per_class) part.reset();
-      state.nearest.reset();
+      state.nearest.resize(0);
     }
     void add_block(State& state, const PairBlock<Scalar>& block,
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
@@ -121,9 +105,9 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
       }
       return false;
     }
-    void add_unreached(State& state, Eigen::Index key, Scalar r2) const {
-      state.nearest.add(r2, std::exp(objective.m_data.log_shares()(key)),
-                        objective.m_one_hot_columns.col(key).data());
+    void add_nearest(State& state, const std::vector<Eigen::Index>& keys,
+                     const std::vector<double>& shares) const {
+      state.nearest = detail::nearest_mean(keys, shares, objective.m_one_hot);
     }
     void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
       const double floor = static_cast<double>(std::numeric_limits<Scalar>::epsilon());
@@ -136,8 +120,8 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
       }
       if (!(max > -std::numeric_limits<double>::infinity())) {
         loss = std::numeric_limits<double>::quiet_NaN();  // no other point at all: undefined
-        if (state.nearest.empty()) return;
-        loss = -std::log(std::max(static_cast<double>(state.nearest.mean(own)), floor));
+        if (state.nearest.size() == 0) return;
+        loss = -std::log(std::max(state.nearest(own), floor));
         return;
       }
       double sum = 0;
@@ -177,7 +161,7 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
 
   Eigen::Index m_classes = 0;         // number of distinct labels
   std::vector<Eigen::Index> m_codes;  // class index of each point (labels in increasing order)
-  Matrix m_one_hot_columns;           // classes x n indicator, one contiguous column per key
+  Matrix m_one_hot;                   // n x classes indicator of each point's class
   Matrix m_block_codes;  // class index of each point as a Scalar, padded with -1 (blocked pass)
 };
 

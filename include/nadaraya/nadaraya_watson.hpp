@@ -9,6 +9,7 @@
 
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
+#include "detail/nearest.hpp"  // nearest_keys, nearest_shares
 #include "training_set.hpp"
 #include "fit_bandwidth.hpp"
 #include "kernel.hpp"
@@ -105,8 +106,10 @@ class NadarayaWatson {
       weights.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (m_options.unreached == Unreached::nearest_neighbour) {
         weights.row(q).setZero();
-        const auto nearest = m_training.nearest_keys(queries.row(q), -1);
-        const std::vector<double> shares = m_training.nearest_shares(nearest);
+        const auto nearest =
+            detail::nearest_keys(queries.row(q), m_training.keys(), m_training.log_weights(), -1);
+        const std::vector<double> shares =
+            detail::nearest_shares(nearest, m_training.weights(), m_training.log_weights());
         for (std::size_t j = 0; j < nearest.size(); ++j)
           weights(q, nearest[j]) = static_cast<Scalar>(shares[j]);
       }

@@ -2,13 +2,13 @@
 #define NADARAYA_NADARAYA_WATSON_CLASSIFIER_HPP
 
 #include <Eigen/Core>
-#include <algorithm>  // std::sort, std::unique, std::lower_bound
 #include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "bandwidth.hpp"
 #include "detail/check.hpp"
+#include "detail/labels.hpp"  // encode_labels, label_codes
 #include "training_set.hpp"
 #include "fit_bandwidth.hpp"
 #include "kernel.hpp"
@@ -107,7 +107,8 @@ class NadarayaWatsonClassifier {
     const char* where = "NadarayaWatsonClassifier::score";
     m_training.check_fitted(where);
     detail::check_rows(labels, Q.rows(), "labels", where, "'Q'");
-    const std::vector<Eigen::Index> codes = encode(labels, where);
+    const std::vector<Eigen::Index> codes = detail::label_codes(
+        labels, m_classes.data(), static_cast<std::size_t>(m_classes.size()), where);
     const Labels predicted = predict(Q);
     double correct = 0;
     for (Eigen::Index q = 0; q < predicted.size(); ++q) {
@@ -176,28 +177,12 @@ class NadarayaWatsonClassifier {
   NadarayaWatsonClassifier& fit_impl(const Eigen::MatrixBase<XDerived>& X,
                                      const Eigen::MatrixBase<LabelDerived>& labels,
                                      const Eigen::VectorXd& weights) {
-    static_assert(std::is_integral<typename LabelDerived::Scalar>::value,
-                  "labels must be an integer vector (e.g. Eigen::VectorXi)");
     const char* where = "NadarayaWatsonClassifier::fit";
-    if (labels.cols() != 1) {
-      detail::fail(where, "argument 'labels' must be a column vector, got ", labels.rows(), " x ",
-                   labels.cols());
-    }
-    detail::check_rows(labels, X.rows(), "labels", where, "'X'");
-    std::vector<int> distinct;
-    for (Eigen::Index i = 0; i < labels.rows(); ++i)
-      distinct.push_back(static_cast<int>(labels(i)));
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    if (distinct.size() < 2) {
-      if (distinct.empty()) detail::fail(where, "argument 'labels' is empty");
-      detail::fail(where, "argument 'labels' holds a single class (", distinct[0],
-                   "): a classifier needs at least two");
-    }
+    const detail::LabelCodes<int> encoded = detail::encode_labels<int>(labels, X.rows(), where);
     m_training.template fit<Kernel>(X, weights, m_bandwidth, where);
-    m_classes =
-        Eigen::Map<const Labels>(distinct.data(), static_cast<Eigen::Index>(distinct.size()));
-    const std::vector<Eigen::Index> codes = encode(labels, where);
+    m_classes = Eigen::Map<const Labels>(encoded.classes.data(),
+                                         static_cast<Eigen::Index>(encoded.classes.size()));
+    const std::vector<Eigen::Index>& codes = encoded.codes;
     m_one_hot = Matrix::Zero(labels.rows(), m_classes.size());
     Eigen::VectorXd class_weight = Eigen::VectorXd::Zero(m_classes.size());
     for (Eigen::Index i = 0; i < labels.rows(); ++i) {
@@ -207,25 +192,6 @@ class NadarayaWatsonClassifier {
     }
     class_weight.maxCoeff(&m_majority);
     return *this;
-  }
-
-  /// Column index of each label in m_classes; throws on a label not seen in fit().
-  template <class LabelDerived>
-  std::vector<Eigen::Index> encode(const Eigen::MatrixBase<LabelDerived>& labels,
-                                   const char* where) const {
-    std::vector<Eigen::Index> codes(static_cast<std::size_t>(labels.rows()));
-    const int* begin = m_classes.data();
-    const int* end = begin + m_classes.size();
-    for (Eigen::Index i = 0; i < labels.rows(); ++i) {
-      const int label = static_cast<int>(labels(i));
-      const int* found = std::lower_bound(begin, end, label);
-      if (found == end || *found != label) {
-        detail::fail(where, "argument 'labels' has label ", label, " at row ", i,
-                     ", which is not among the training classes");
-      }
-      codes[static_cast<std::size_t>(i)] = found - begin;
-    }
-    return codes;
   }
 
   Matrix pool_probabilities(const Matrix& queries, bool leave_one_out) const {

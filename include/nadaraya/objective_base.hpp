@@ -11,9 +11,12 @@
 #include "detail/block_log_weights.hpp"  // linear_block_log_weights, fused_dimensions
 #include "detail/centre.hpp"             // weighted_centre, centre_rows
 #include "detail/check.hpp"
-#include "detail/driver.hpp"    // PassCut, drive, for_each_query
-#include "detail/lanes.hpp"     // lane_max_of
-#include "detail/parallel.hpp"  // resolve_threads
+#include "detail/driver.hpp"          // PassCut, drive, for_each_query
+#include "detail/lanes.hpp"           // lane_max_of
+#include "detail/nearest.hpp"         // nearest_keys, nearest_shares
+#include "detail/parallel.hpp"        // resolve_threads
+#include "detail/sample_weights.hpp"  // sample_weights
+#include "detail/scale.hpp"           // scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "softmax_gradient_accumulator.hpp"
@@ -43,41 +46,6 @@ struct require_differentiable {
   static constexpr bool value = kernel_traits<Kernel>::is_differentiable;
 };
 
-/// The keys nearest to a query in scaled distance, with their weighted value sum: what a query
-/// that no key of a compact kernel reaches is predicted from. It is the limit of the prediction as
-/// the last key leaves the support, so the objective stays continuous there (its gradient is 0).
-template <class Scalar>
-class NearestKeys {
- public:
-  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  explicit NearestKeys(Eigen::Index outputs = 0) : m_values(Vector::Zero(outputs)) {}
-
-  void reset() {
-    m_r2 = std::numeric_limits<Scalar>::infinity();
-    m_weight = 0;
-    m_values.setZero();
-  }
-  void add(Scalar r2, Scalar weight, const Scalar* value) {
-    if (r2 < m_r2) {
-      m_r2 = r2;
-      m_weight = 0;
-      m_values.setZero();
-    }
-    if (r2 == m_r2) {  // ties share by weight, as Unreached::nearest_neighbour does
-      m_weight += weight;
-      for (Eigen::Index c = 0; c < m_values.size(); ++c) m_values(c) += weight * value[c];
-    }
-  }
-  bool empty() const { return !(m_weight > 0); }
-  /// The weighted mean value of the nearest keys.
-  Scalar mean(Eigen::Index c) const { return m_values(c) / m_weight; }
-
- private:
-  Scalar m_r2 = std::numeric_limits<Scalar>::infinity();  // smallest squared scaled distance
-  Scalar m_weight = 0;                                    // total sample weight at m_r2
-  Vector m_values;                                        // weighted value sum at m_r2
-};
-
 /// What every objective holds: the data centred on their weighted mean (detail/centre.hpp: the
 /// objectives do not depend on where the data sit), normalised sample weights, options.
 template <class Scalar>
@@ -93,22 +61,19 @@ class ObjectiveData {
     static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
                   "X's scalar type must be the objective's Scalar: convert it with "
                   "X.template cast<Scalar>()");
-    check_not_empty(X, "X", where);
-    check_finite(X, "X", where);
-    if (weights.size() != 0) check_weights(weights, X.rows(), where);
+    check_sample(X, weights, where);
     if (options.threads < 0) {
       fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
     }
-    m_data = centre_rows<Scalar>(X, weighted_centre(X, weights));
-    const Eigen::Index n = m_data.rows();
-    m_shares = weights.size() == 0 ? Eigen::VectorXd::Constant(n, 1.0 / static_cast<double>(n))
-                                   : Eigen::VectorXd(weights / weights.sum());
-    m_log_shares.resize(n);
+    // Normalised as the estimators' fit() does: weights near 1e308 act as their ratios.
+    SampleWeights sample = sample_weights(weights, X.rows());
+    m_data = centre_rows<Scalar>(X, weighted_centre(X, sample.relative));
+    m_weights = std::move(sample.relative);
+    m_shares = std::move(sample.shares);
+    m_log_shares = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
     Eigen::Index positive = 0;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      m_log_shares(i) = static_cast<Scalar>(std::log(m_shares(i)));  // -inf for a zero weight
-      positive += m_shares(i) > 0 ? 1 : 0;
-    }
+    for (Eigen::Index i = 0; i < m_log_shares.size(); ++i)
+      positive += m_log_shares(i) > -std::numeric_limits<Scalar>::infinity() ? 1 : 0;
     if (options.leave_one_out && positive < 2) {
       fail(where, "leave-one-out needs at least two points of positive weight, got ", positive);
     }
@@ -119,6 +84,8 @@ class ObjectiveData {
   Eigen::Index parameters() const { return m_options.per_dimension ? m_data.cols() : 1; }
   const ObjectiveOptions& options() const { return m_options; }
   const Matrix& data() const { return m_data; }
+  /// The sample weights scaled so that the largest is in [1, 2); empty for equal weights.
+  const Eigen::VectorXd& weights() const { return m_weights; }
   /// p_i = w_i / sum w.
   const Eigen::VectorXd& shares() const { return m_shares; }
   const Vector& log_shares() const { return m_log_shares; }
@@ -145,6 +112,7 @@ class ObjectiveData {
  private:
   ObjectiveOptions m_options;  // leave-one-out, per dimension, threads
   Matrix m_data;               // X minus its weighted mean, n x d
+  Eigen::VectorXd m_weights;   // sample weights, the largest scaled into [1, 2); empty for equal
   Eigen::VectorXd m_shares;    // p_i = w_i / sum w
   Vector m_log_shares;         // log p_i; -inf for zero weights
 };
@@ -163,7 +131,8 @@ class ObjectiveData {
 ///                  Scalar* scratch) const;              // scratch: 4 block.count scalars
 ///   void merge(State&, const State&) const;             // the state of a later key shard
 ///   bool reached(const State&) const;                   // false: no key reached the query
-///   void add_unreached(State&, Index key, Scalar r2) const;  // a key the kernel does not reach
+///   void add_nearest(State&, const std::vector<Index>& keys,    // compact kernels, unreached:
+///                    const std::vector<double>& shares) const;  // nearest keys (nearest.hpp)
 ///   void finish(Index point, const State&, double& loss, double* gradient) const;
 /// \endcode
 template <class Kernel, class Term>
@@ -252,24 +221,6 @@ class ObjectivePass {
     }
   }
 
-  /// Every key (in key order) for a query that none reaches: its nearest keys.
-  void scan_unreached(Eigen::Index query, State& state) const {
-    const Eigen::Index d = m_keys.cols(), n = m_cut.keys();
-    const Eigen::Index skip = m_excluded[static_cast<std::size_t>(query)];
-    for (Eigen::Index key = 0; key < n; ++key) {
-      if (key == skip || !(m_log_weights(key) > -std::numeric_limits<Scalar>::infinity())) continue;
-      Scalar r2 = 0;
-      for (Eigen::Index j = 0; j < d; ++j) {
-        const Scalar difference = m_queries(query, j) - m_keys(key, j);
-        r2 += difference * difference;
-      }
-      if (!(kernel_traits<Kernel>::log_profile(r2) + m_log_weights(key) >
-            -std::numeric_limits<Scalar>::infinity())) {
-        m_term.add_unreached(state, key, r2);
-      }
-    }
-  }
-
  private:
   BlockGradient<Scalar> gradient_of(const PairBlock<Scalar>& block, Scalar* factors) const {
     BlockGradient<Scalar> gradient{nullptr, Scalar(0), m_per_dimension};
@@ -326,13 +277,7 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   const PassCut cut = PassCut::of<Scalar>(m, n, d);
   // The keys and their log-weights padded to the granule (weight zero on the padding).
   Matrix keys = Matrix::Zero(cut.padded_keys(), d);
-  for (Eigen::Index j = 0; j < d; ++j) {
-    keys.col(j).head(n) = data.data().col(j) / static_cast<Scalar>(widths(j));
-    if (!keys.col(j).allFinite()) {
-      fail(where, "width ", widths(j), " of column ", j,
-           " is too small for the magnitude of the data: X / h overflows");
-    }
-  }
+  scale_keys(data.data(), widths, keys, where);
   Matrix queries(m, d);
   for (Eigen::Index q = 0; q < m; ++q) {
     const Eigen::Index row = rows[static_cast<std::size_t>(q)];
@@ -359,7 +304,13 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
     for (Eigen::Index shard = 1; shard < cut.shards(); ++shard)
       term.merge(state, states[static_cast<std::size_t>(shard * m + q)]);
     if constexpr (kernel_traits<Kernel>::is_compact) {
-      if (!term.reached(state)) pass.scan_unreached(q, state);
+      if (!term.reached(state)) {  // no key in the support: the nearest ones stand in
+        const Eigen::Index skip = excluded[static_cast<std::size_t>(q)];
+        const std::vector<Eigen::Index> nearest =
+            nearest_keys(queries.row(q), keys, log_weights, skip);
+        if (!nearest.empty())
+          term.add_nearest(state, nearest, nearest_shares(nearest, data.weights(), log_weights));
+      }
     }
     term.finish(rows[static_cast<std::size_t>(q)], state, losses(q),
                 gradients.data() + q * term.parameters);

@@ -2,7 +2,6 @@
 #define NADARAYA_SQUARED_ERROR_OBJECTIVE_HPP
 
 #include <Eigen/Core>
-#include <algorithm>  // std::sort, std::unique, std::lower_bound, std::max
 #include <cmath>
 #include <cstddef>  // std::size_t
 #include <limits>
@@ -52,7 +51,6 @@ class SquaredErrorObjective
     detail::check_rows(Y, X.rows(), "Y", where, "'X'");
     detail::check_finite(Y, "Y", where);
     m_outputs = Y;
-    m_value_columns = m_outputs.transpose();
     m_block_outputs = Matrix::Zero(detail::padded_key_count<Scalar>(Y.rows()), Y.cols());
     m_block_outputs.topRows(Y.rows()) = m_outputs;
   }
@@ -65,7 +63,7 @@ class SquaredErrorObjective
     using Scalar = Scalar_;
     struct State {
       SoftmaxGradientAccumulator<Scalar> moments;
-      detail::NearestKeys<Scalar> nearest;
+      Eigen::RowVectorXd nearest;         // the nearest keys' mean output if unreached, or empty
       std::vector<const Scalar*> values;  // scratch: the value columns at a block's first key
     };
     const SquaredErrorObjective& objective;
@@ -73,13 +71,12 @@ class SquaredErrorObjective
 
     State start() const {
       const Eigen::Index k = objective.m_outputs.cols();
-      return State{SoftmaxGradientAccumulator<Scalar>(k, parameters),
-                   detail::NearestKeys<Scalar>(k),
+      return State{SoftmaxGradientAccumulator<Scalar>(k, parameters), Eigen::RowVectorXd(),
                    std::vector<const Scalar*>(static_cast<std::size_t>(k))};
     }
     void reset(State& state) const {
       state.moments.reset();
-      state.nearest.reset();
+      state.nearest.resize(0);
     }
     void add_block(State& state, const PairBlock<Scalar>& block,
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
@@ -93,20 +90,20 @@ class SquaredErrorObjective
     }
     void merge(State& state, const State& shard) const { state.moments.merge(shard.moments); }
     bool reached(const State& state) const { return !state.moments.empty(); }
-    void add_unreached(State& state, Eigen::Index key, Scalar r2) const {
-      state.nearest.add(r2, std::exp(objective.m_data.log_shares()(key)),
-                        objective.m_value_columns.col(key).data());
+    void add_nearest(State& state, const std::vector<Eigen::Index>& keys,
+                     const std::vector<double>& shares) const {
+      state.nearest = detail::nearest_mean(keys, shares, objective.m_outputs);
     }
     void finish(Eigen::Index point, const State& state, double& loss, double* gradient) const {
       const Eigen::Index k = objective.m_outputs.cols();
       for (Eigen::Index j = 0; j < parameters; ++j) gradient[j] = 0;
       if (state.moments.empty()) {
         loss = std::numeric_limits<double>::quiet_NaN();  // no other point at all: undefined
-        if (state.nearest.empty()) return;
+        if (state.nearest.size() == 0) return;
         loss = 0;
         for (Eigen::Index c = 0; c < k; ++c) {
-          const double residual = static_cast<double>(objective.m_outputs(point, c)) -
-                                  static_cast<double>(state.nearest.mean(c));
+          const double residual =
+              static_cast<double>(objective.m_outputs(point, c)) - state.nearest(c);
           loss += 0.5 * residual * residual;
         }
         return;
@@ -135,7 +132,6 @@ class SquaredErrorObjective
   }
 
   Matrix m_outputs;        // Y, n x k
-  Matrix m_value_columns;  // Y transposed: one contiguous column per key
   Matrix m_block_outputs;  // Y padded with zero rows to whole blocks (the blocked pass)
 };
 

@@ -11,6 +11,9 @@
 #include "bandwidth.hpp"
 #include "detail/centre.hpp"
 #include "detail/check.hpp"
+#include "detail/nearest.hpp"         // nearest_keys, nearest_shares, nearest_mean
+#include "detail/sample_weights.hpp"  // sample_weights
+#include "detail/scale.hpp"           // divide_by_widths, scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
 #include "options.hpp"
@@ -35,40 +38,19 @@ class TrainingSet {
     static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
                   "X's scalar type must be the estimator's Scalar: convert it with "
                   "X.template cast<Scalar>()");
-    check_not_empty(X, "X", where);
-    check_finite(X, "X", where);
-    if (weights.size() != 0) check_weights(weights, X.rows(), where);
+    check_sample(X, weights, where);
     Matrix data = X;  // evaluated before anything is changed: X may alias our own members
-    // Only the ratios of the weights matter: scaled by the power of two that brings the largest
-    // into [1, 2) (exact, unlike a division), they cannot overflow when summed (weights of 1e308
-    // act as their ratios), and the rules see the same ratios.
-    Eigen::VectorXd relative_weights = weights;
-    int exponent = 0;
-    if (weights.size() != 0) {
-      exponent = std::ilogb(weights.maxCoeff());
-      for (Eigen::Index i = 0; i < weights.size(); ++i)
-        relative_weights(i) = std::ldexp(weights(i), -exponent);
-    }
-    Eigen::VectorXd centre = weighted_centre(data, relative_weights);
+    // The weights' ratios (overflow-free for weights near 1e308): the rules see the same ratios.
+    SampleWeights sample = sample_weights(weights, data.rows());
+    Eigen::VectorXd centre = weighted_centre(data, sample.relative);
     data = centre_rows<Scalar>(data, centre);
-    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, relative_weights, where);
+    Eigen::VectorXd widths = bandwidth.resolve<Kernel>(data, sample.relative, where);
     Matrix keys = scaled_keys(data, widths, where);
-    const double total =
-        relative_weights.size() == 0 ? static_cast<double>(data.rows()) : relative_weights.sum();
-    Vector log_weights(data.rows());
-    for (Eigen::Index i = 0; i < data.rows(); ++i) {
-      const double w = relative_weights.size() == 0 ? 1.0 : relative_weights(i);
-      // log w - log total, not log(w / total): w / total may underflow where the log does not.
-      // A weight 1e-330 of the largest underflows when scaled: its log comes from the original.
-      const double log_w = w > 0 || weights.size() == 0 || !(weights(i) > 0)
-                               ? std::log(w)
-                               : std::log(weights(i)) - exponent * 0.693147180559945309417232121458;
-      log_weights(i) = static_cast<Scalar>(log_w - std::log(total));  // -inf for a zero weight
-    }
+    Vector log_weights = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
     // Every check has passed: commit.
     m_data = std::move(data);
     m_centre = std::move(centre);
-    m_weights = relative_weights;
+    m_weights = std::move(sample.relative);
     m_log_weights = std::move(log_weights);
     m_widths = std::move(widths);
     m_keys = std::move(keys);
@@ -172,13 +154,11 @@ class TrainingSet {
       if (mean == nullptr) continue;
       mean->row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       if (rule != Unreached::nearest_neighbour) continue;
-      const std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), excluded);
+      const std::vector<Eigen::Index> nearest =
+          nearest_keys(queries.row(q), m_keys, m_log_weights, excluded);
       if (nearest.empty()) continue;  // no other key at all: stays NaN
-      const std::vector<double> shares = nearest_shares(nearest);
-      Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(values.cols());
-      for (std::size_t j = 0; j < nearest.size(); ++j)
-        sum += shares[j] * values.row(nearest[j]).template cast<double>();
-      mean->row(q) = sum.template cast<Scalar>();
+      const std::vector<double> shares = nearest_shares(nearest, m_weights, m_log_weights);
+      mean->row(q) = nearest_mean(nearest, shares, values).template cast<Scalar>();
     }
   }
 
@@ -245,47 +225,6 @@ class TrainingSet {
     }
   }
 
-  /// The shares of the weight of keys `nearest` (positive, summing to 1): from the sample
-  /// weights (exact ratios), or from the log weights where a scaled weight has underflowed
-  /// (1e-330 of the largest).
-  std::vector<double> nearest_shares(const std::vector<Eigen::Index>& nearest) const {
-    std::vector<double> shares;
-    bool underflow = false;
-    for (Eigen::Index i : nearest) underflow = underflow || !(sample_weight(i) > 0);
-    double largest = -std::numeric_limits<double>::infinity();
-    for (Eigen::Index i : nearest)
-      largest = std::max(largest, static_cast<double>(m_log_weights(i)));
-    double total = 0;
-    for (Eigen::Index i : nearest) {
-      shares.push_back(underflow ? std::exp(static_cast<double>(m_log_weights(i)) - largest)
-                                 : sample_weight(i));
-      total += shares.back();
-    }
-    for (double& share : shares) share /= total;
-    return shares;
-  }
-
-  /// Keys of positive weight at the smallest scaled squared distance from `query` (all ties),
-  /// skipping key `excluded` (-1: none).
-  template <class Row>
-  std::vector<Eigen::Index> nearest_keys(const Eigen::MatrixBase<Row>& query,
-                                         Eigen::Index excluded) const {
-    std::vector<Eigen::Index> nearest;
-    double best = std::numeric_limits<double>::infinity();
-    for (Eigen::Index i = 0; i < m_keys.rows(); ++i) {
-      if (i == excluded || m_log_weights(i) == -std::numeric_limits<Scalar>::infinity()) continue;
-      const double r2 =
-          (query.template cast<double>() - m_keys.row(i).template cast<double>()).squaredNorm();
-      if (r2 < best) {
-        best = r2;
-        nearest.assign(1, i);
-      } else if (r2 == best) {
-        nearest.push_back(i);
-      }
-    }
-    return nearest;
-  }
-
   bool fitted() const { return m_fitted; }
   /// X as given to fit() minus centre().
   const Matrix& centred_data() const { return m_data; }
@@ -320,22 +259,15 @@ class TrainingSet {
         fail(where, "width ", j, " must be positive and finite, got ", widths(j));
       }
     }
-    Matrix keys = scale(data, widths);
-    for (Eigen::Index j = 0; j < keys.cols(); ++j) {
-      if (!keys.col(j).allFinite()) {
-        fail(where, "width ", widths(j), " of column ", j,
-             " is too small for the magnitude of the data: X / h overflows");
-      }
-    }
+    Matrix keys(data.rows(), data.cols());
+    scale_keys(data, widths, keys, where);
     return keys;
   }
 
   template <class Derived>
   static Matrix scale(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& widths) {
     Matrix scaled(X.rows(), X.cols());
-    for (Eigen::Index j = 0; j < X.cols(); ++j) {
-      scaled.col(j) = X.col(j) / static_cast<Scalar>(widths(j));
-    }
+    divide_by_widths(X, widths, scaled);
     return scaled;
   }
 

@@ -368,6 +368,58 @@ TEST_CASE("pairs at the edge of a compact support contribute zero",
   CHECK(std::abs(gradient(0)) < 1e-15);
 }
 
+TEST_CASE("objective weights near the largest double act as their ratios",
+          "[objectives][weights][edge]") {
+  // Their plain sum overflows to inf (every share 0, the objective NaN); only ratios matter, as
+  // in the estimators' fit().
+  const Problem problem = make_problem(30, 2, 91);
+  Eigen::VectorXd huge = problem.weights * 0.8e308;  // up to 1.6e308
+  huge(0) = 1e308;
+  huge(1) = 1e308;
+  huge(2) = 5e307;
+  huge(3) = 0;
+  const Eigen::VectorXd moderate = huge / 1e300;
+  REQUIRE(!std::isfinite(huge.sum()));
+  const Eigen::VectorXd theta = log_widths({0.8, 1.3});
+  auto same = [&](const auto& big, const auto& small) {
+    Eigen::VectorXd big_gradient, small_gradient;
+    const double big_value = big.value_and_gradient(theta, big_gradient);
+    const double small_value = small.value_and_gradient(theta, small_gradient);
+    REQUIRE(std::isfinite(small_value));
+    CHECK(big_value == Approx(small_value).epsilon(1e-12));
+    CHECK((big_gradient - small_gradient).norm() <= 1e-12 * small_gradient.norm());
+  };
+  same(SquaredErrorObjective<Gaussian>(problem.X, problem.Y, huge, serial()),
+       SquaredErrorObjective<Gaussian>(problem.X, problem.Y, moderate, serial()));
+  same(SquaredErrorObjective<Epanechnikov>(problem.X, problem.Y, huge, serial()),
+       SquaredErrorObjective<Epanechnikov>(problem.X, problem.Y, moderate, serial()));
+  same(LikelihoodObjective<Gaussian>(problem.X, huge, serial()),
+       LikelihoodObjective<Gaussian>(problem.X, moderate, serial()));
+  same(LeastSquaresObjective<>(problem.X, huge, serial()),
+       LeastSquaresObjective<>(problem.X, moderate, serial()));
+  same(LogLossObjective<Gaussian>(problem.X, problem.labels, huge, serial()),
+       LogLossObjective<Gaussian>(problem.X, problem.labels, moderate, serial()));
+}
+
+TEST_CASE("a nearest key of tiny weight still predicts an unreached point in float",
+          "[objectives][edge]") {
+  // Point 3 reaches nobody; its nearest key (point 4) has a share of 2.5e-51 of the total, below
+  // float's smallest: the nearest keys' shares are taken relative to each other, not as exp(log p).
+  Eigen::MatrixXd X(5, 1);
+  X << 0.0, 0.1, 0.2, 10.0, 12.0;
+  Eigen::VectorXd y(5), weights(5);
+  y << 1, 2, 3, 4, 5;
+  weights << 1, 1, 1, 1, 1e-50;
+  const double expected =
+      SquaredErrorObjective<Epanechnikov>(X, y, weights, serial()).value(log_widths({1.0}));
+  const Eigen::MatrixXf X_float = X.cast<float>();
+  const Eigen::VectorXf y_float = y.cast<float>();
+  const double value =
+      SquaredErrorObjective<Epanechnikov, float>(X_float, y_float, weights, serial())
+          .value(log_widths({1.0}));
+  CHECK(nadaraya_test::close<float>(value, expected));
+}
+
 TEST_CASE("the Uniform kernel has a zero gradient", "[objectives][gradient][edge]") {
   const Problem problem = make_problem(30, 1, 71);
   Eigen::VectorXd gradient;

@@ -82,6 +82,16 @@ void check_weights(const Eigen::MatrixBase<Derived>& w, Eigen::Index rows, const
   if (!(total > 0)) fail(where, "argument 'weights' sums to zero: at least one must be positive");
 }
 
+/// What every fit() and objective checks first: X non-empty and finite, and the sample weights
+/// (empty: equal weights) valid for X's rows.
+template <class Derived>
+void check_sample(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& weights,
+                  const char* where) {
+  check_not_empty(X, "X", where);
+  check_finite(X, "X", where);
+  if (weights.size() != 0) check_weights(weights, X.rows(), where);
+}
+
 /// Sample weights as a double vector, after checking the shape of the expression given: converting
 /// first would let Eigen reshape (or assert on) a matrix passed by mistake.
 template <class Derived>
