@@ -10,7 +10,8 @@
 //
 // `engine/pool<Scalar>/n:32768/d:1/h:0.05` is the engine's own call on the data the estimators
 // see (pool<Gaussian>(Q / h, X / h, Y) with equal weights), next to NadarayaWatson::predict and
-// ParzenDensity::log_density on the same data: what the public API costs over the engine.
+// ParzenDensity::log_density on the same data: what the public API costs over the engine; the
+// same calls with sample weights end in `/weighted`.
 
 #include <benchmark/benchmark.h>
 
@@ -53,10 +54,14 @@ struct Data {
         h(static_cast<Scalar>(nadaraya_bench::scott_width(n, d))) {}
 };
 
-/// `h` = 0: Scott's width of the data.
+/// `h` = 0: Scott's width of the data. `weighted`: the estimators are fitted with sample weights
+/// (uniform in [0.5, 2]).
 template <class Scalar>
-void BM_library(benchmark::State& state, Task task, Index n, Index d, int threads, double h = 0) {
+void BM_library(benchmark::State& state, Task task, Index n, Index d, int threads, double h = 0,
+                bool weighted = false) {
   const Data<Scalar> data(n, d);
+  const Eigen::VectorXd weights =
+      (Eigen::VectorXd::Random(n).array() * 0.75 + 1.25).matrix();  // in [0.5, 2]
   nadaraya::Options options;
   options.threads = threads;
   const double h_used = h > 0 ? h : static_cast<double>(data.h);
@@ -67,8 +72,13 @@ void BM_library(benchmark::State& state, Task task, Index n, Index d, int thread
   pool_options.threads = threads;
   nadaraya::ParzenDensity<nadaraya::Gaussian, Scalar> density(width, options);
   nadaraya::NadarayaWatson<nadaraya::Gaussian, Scalar> regression(width, options);
-  density.fit(data.X);
-  regression.fit(data.X, data.Y);
+  if (weighted) {
+    density.fit(data.X, weights);
+    regression.fit(data.X, data.Y, weights);
+  } else {
+    density.fit(data.X);
+    regression.fit(data.X, data.Y);
+  }
   auto run = [&]() -> Matrix<Scalar> {
     switch (task) {
       case Task::density:
@@ -150,15 +160,22 @@ void register_pair(Task task, Index n, Index d, int threads) {
       ->Unit(benchmark::kMillisecond);
 }
 
-/// The public API against the engine's own call, one thread, h = 0.05 on unit-scale data.
+/// The public API against the engine's own call, one thread, h = 0.05 on unit-scale data; the
+/// estimators also with sample weights (`/weighted`).
 template <class Scalar>
 void register_api(Index n) {
-  for (Task task : {Task::engine, Task::predict, Task::density}) {
-    const std::string who = task == Task::engine ? "engine" : "library";
-    benchmark::RegisterBenchmark(
-        (shape<Scalar>(who.c_str(), task, n, 1) + "/h:0.05").c_str(),
-        [=](benchmark::State& state) { BM_library<Scalar>(state, task, n, 1, 1, 0.05); })
-        ->Unit(benchmark::kMillisecond);
+  for (Task task : {Task::engine, Task::predict, Task::density, Task::leave_one_out}) {
+    for (bool weighted : {false, true}) {
+      if (task == Task::engine && weighted) continue;
+      const std::string who = task == Task::engine ? "engine" : "library";
+      benchmark::RegisterBenchmark(
+          (shape<Scalar>(who.c_str(), task, n, 1) + "/h:0.05" + (weighted ? "/weighted" : ""))
+              .c_str(),
+          [=](benchmark::State& state) {
+            BM_library<Scalar>(state, task, n, 1, 1, 0.05, weighted);
+          })
+          ->Unit(benchmark::kMillisecond);
+    }
   }
 }
 

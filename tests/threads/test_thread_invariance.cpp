@@ -46,9 +46,9 @@ bool bit_identical(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b)
 TEMPLATE_TEST_CASE("pool is bit-identical for any number of threads, with and without key shards",
                    "[threads][fast_core]", float, double) {
   using Scalar = TestType;
-  // One query against 1200000 keys and three against 400000 (the keys split into shards, merged with
-  // SoftmaxAccumulator::merge), 300 queries (groups of queries only, on two threads or more), and
-  // 97 (one thread whatever is asked: too few pairs).
+  // One query against 1200000 keys and three against 400000 (the keys split into shards, merged
+  // with SoftmaxAccumulator::merge), 300 queries (groups of queries only, on two threads or more),
+  // and 97 (one thread whatever is asked: too few pairs).
   struct Shape {
     Eigen::Index queries, keys, d;
   };
