@@ -21,4 +21,13 @@
 #define NADARAYA_HAS_OPENMP 0
 #endif
 
+/// Inlining that the vectorised loops depend on (the scalar exponential inside a loop over lane
+/// arrays): left to its heuristics, GCC 12 stopped inlining it where one translation unit
+/// instantiates many such loops, and the loop ran as scalar calls, ten times slower.
+#if defined(__GNUC__) || defined(__clang__)
+#define NADARAYA_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NADARAYA_ALWAYS_INLINE inline
+#endif
+
 #endif  // NADARAYA_CONFIG_HPP

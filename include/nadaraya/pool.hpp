@@ -158,7 +158,7 @@ PoolResult<typename QDerived::Scalar> pool_with(const Eigen::MatrixBase<QDerived
 /// checks the bound). Scalar: float or double.
 ///
 /// Threading: parallel over groups of queries, and over shards of the keys when there are few
-/// queries (their partial states merged with SoftmaxAccumulator::merge), one thread per 2^18
+/// queries (their partial states merged with SoftmaxAccumulator::merge), one thread per 2^14
 /// pairs at most. The cut depends on the sizes only, so results are bit-identical for any
 /// `options.threads`.
 template <class Kernel, class QDerived, class KDerived, class VDerived, class WDerived>

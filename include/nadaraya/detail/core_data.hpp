@@ -297,9 +297,8 @@ CoreData<Scalar>::CoreData(Score, const Eigen::MatrixBase<QDerived>& query_point
     }
   }
   // Pack the keys once when more than one group of queries reads every block: packing per item
-  // read each block's d columns n apart, d pages per block, and at n = 2^16, d = 32 (8 to 16 MiB
-  // of keys) the tile ran 25% slower than at n = 4096. One group reads each block once anyway,
-  // and then no n x d copy is made.
+  // reads each block's d columns n apart, d pages per block. One group reads each block once
+  // anyway, and then no n x d copy is made.
   if (!use_gemm && !sorted_line && m > CoreShape::group_queries) {
     m_packed_keys.resize(n_padded * d);
     pack_key_panels(m_keys, n_padded, m_packed_keys.data());
@@ -325,8 +324,8 @@ struct CoreStates {
 ///
 /// The partial sums: while an item walks its keys, each query's sums are kept as lane_count()
 /// partial sums each, added to lane by lane, and reduced into CoreStates once at the end of the
-/// item. Reducing them per block of keys took 16 dependent scalar additions per sum and block in
-/// float (measured with perf: about a seventh of the time at d = 1). Per query (column of
+/// item: reducing them per block would take 16 dependent scalar additions per sum and block in
+/// float. Per query (column of
 /// `partials`): lanes [0, L) the sum of exp(l - max), then [(1 + c) L, (2 + c) L) the sum of
 /// exp(l - max) y_c.
 template <class Scalar>

@@ -37,10 +37,10 @@ struct PassShape {
   /// Blocks are halved until their keys take at most this much (64 KiB: with the scores and the
   /// values they stay in L2 while the queries of an item read them).
   static constexpr Index max_block_bytes = Index{64} * 1024;
-  static constexpr Index group_queries = 32;     ///< queries per item
-  static constexpr Index shard_min_blocks = 16;  ///< a key shard holds at least 16 blocks
-  static constexpr Index target_items = 64;      ///< shards are added until there are this many
-  static constexpr double pairs_per_thread = 262144;  ///< about a millisecond of work per thread
+  static constexpr Index group_queries = 32;         ///< queries per item
+  static constexpr Index shard_min_blocks = 16;      ///< a key shard holds at least 16 blocks
+  static constexpr Index target_items = 64;          ///< shards are added until there are this many
+  static constexpr double pairs_per_thread = 16384;  ///< a pass of 32768 pairs takes two threads
 };
 
 /// Keys per block in d dimensions: PassShape::block_keys, halved while a block's coordinates
@@ -110,10 +110,10 @@ class PassCut {
   }
 
   /// The threads a pass runs on: at most `threads` (resolved, >= 1) and the items, and one per
-  /// PassShape::pairs_per_thread pairs. A parallel region costs microseconds on an idle machine
-  /// but, on a busy one, up to a descheduled thread's time slice at its closing barrier (measured
-  /// on a loaded 2-core machine: an SGD step of 128 x 1000 pairs ran 36 times slower on two
-  /// threads than on one).
+  /// PassShape::pairs_per_thread pairs (tens of microseconds of work, against the microseconds a
+  /// parallel region costs on an idle machine). On a machine busy with other work a descheduled
+  /// thread can hold the region's closing barrier for a time slice: README.md's advice
+  /// (OMP_WAIT_POLICY=passive, or `threads = 1`) applies there.
   int threads(int threads) const {
     const double pairs = static_cast<double>(m_queries) * static_cast<double>(m_keys);
     const double useful = pairs / PassShape::pairs_per_thread;

@@ -7,7 +7,8 @@
 #include <cstring>  // std::memcpy: the bit casts, which compilers turn into register moves
 #include <utility>  // std::index_sequence unrolls the polynomial
 
-#include "lanes.hpp"  // multiply_add
+#include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
+#include "lanes.hpp"      // multiply_add
 
 namespace nadaraya {
 namespace detail {
@@ -104,7 +105,7 @@ struct ExpConstants<float> {
 /// however short, is a loop inside the caller's loop, and GCC then refuses to vectorise the
 /// caller's loop.
 template <class Scalar, std::size_t First, std::size_t Stride, std::size_t... I>
-inline Scalar exp_horner(Scalar x, std::index_sequence<I...>) noexcept {
+NADARAYA_ALWAYS_INLINE Scalar exp_horner(Scalar x, std::index_sequence<I...>) noexcept {
   Scalar q = ExpConstants<Scalar>::twice_q[First];
   ((q = multiply_add(q, x, ExpConstants<Scalar>::twice_q[First + Stride * (I + 1)])), ...);
   return q;
@@ -113,13 +114,11 @@ inline Scalar exp_horner(Scalar x, std::index_sequence<I...>) noexcept {
 /// 2 q(r). Float: Horner's rule in r. Double (degree 11): the terms of degree 2 and up as two
 /// Horner chains in r^2 (their even and their odd powers), then the last two steps of Horner's
 /// rule in r: one multiplication more than plain Horner, and 7 dependent steps instead of 10.
-/// The double exponential with its sums (exp_accumulate_row) ran 5% faster so (Zen 3, side by
-/// side); the last two steps, where the rounding errors that reach the result are made, are
-/// those of plain Horner, and the accuracy stays (0.90 ulp on a dense grid; splitting all the
-/// way down ran 8% faster but measured 1.25 ulp, 1.46 without a hardware FMA).
-/// In float the single chain was as fast or faster.
+/// Shorter chains are faster; the last two steps, where the rounding errors that reach the
+/// result are made, are those of plain Horner, so the accuracy stays. In float the single chain
+/// is as fast.
 template <class Scalar>
-inline Scalar exp_polynomial(Scalar r) noexcept {
+NADARAYA_ALWAYS_INLINE Scalar exp_polynomial(Scalar r) noexcept {
   constexpr std::size_t degree = ExpConstants<Scalar>::degree;
   constexpr auto& c = ExpConstants<Scalar>::twice_q;
   if constexpr (ExpConstants<Scalar>::split_powers) {
@@ -145,7 +144,7 @@ inline Scalar exp_polynomial(Scalar r) noexcept {
 /// trap under the default floating-point model) a branch stops vectorisation. Non-negative
 /// floats order as their bit patterns do, so the clamp is an integer minimum instead.
 template <class Scalar>
-inline Scalar exp_neg(Scalar y) noexcept {
+NADARAYA_ALWAYS_INLINE Scalar exp_neg(Scalar y) noexcept {
   using C = ExpConstants<Scalar>;
   using SignedBits = typename C::SignedBits;
   using Bits = typename C::Bits;

@@ -32,18 +32,11 @@ enum class ScoreForm {
 /// When the matrix-product form may replace direct differences.
 template <class Scalar>
 struct ProductForm {
-  /// From this dimension on, `automatic` takes the product form (when the guard allows). Measured
-  /// on the development machine (Zen 3, AVX2 + FMA; bench_core's form_direct / form_product,
-  /// bench/README.md), n = m = 4096, double, pairs/s, direct / product: d = 32: 287M / 227M;
-  /// 64: 208M / 139M; 128: 112M / 80M; 256: 61M / 37M; 512: 29M / 17M; 1024: 15M / 8.1M;
-  /// 2048: 7.6M / 4.2M. The register-tiled direct form wins at every measured d (its
-  /// subtractions run on the otherwise idle adders, it needs no extra passes, and its keys are
-  /// packed once, while the GEMM works on blocks of as few as 32 keys); the product form is
-  /// kept for dimensions beyond those measured and on request (ScoreForm::product). Scaled
-  /// dot-product attention, whose large-d path is a plain GEMM, follows the same threshold:
-  /// at d = 512 its register tile ran 58-67M (float) and 30-31M (double) pairs/s against
-  /// 31-36M and 17M for the GEMM. (Until the keys were packed once, the product form won from
-  /// d = 256: 20M direct against 23M.)
+  /// From this dimension on, `automatic` takes the product form (when the guard allows). The
+  /// register-tiled direct form wins at every d measured up to 2048 (bench/README.md, "Large d"):
+  /// its subtractions run on otherwise idle adders and its keys are packed once, while the GEMM
+  /// works on blocks of as few as 32 keys. Scaled dot-product attention follows the same
+  /// threshold.
   static constexpr Index min_dimension = 4096;
   /// The guard: the product form's rounding error in r2 is about
   /// eps sqrt(d + 2) (max ||q||^2 + max ||x||^2) (after centring); it is used only when that is at

@@ -7,6 +7,7 @@
 #include <cmath>      // std::exp
 #include <limits>
 
+#include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
 #include "core_data.hpp"
 #include "exp.hpp"
 #include "lanes.hpp"
@@ -81,33 +82,35 @@ inline LineStart<Scalar> line_start(const CoreData<Scalar>& data, Index query_in
 /// see add_log_weights). `max` is at least every key's log-weight, so the weights are at most 1;
 /// the padding's keys are +inf and give 0. With Exclude, key `own` (the query's own, for
 /// leave-one-out) gives 0. Two levels of sums as in exp_accumulate_row.
+template <class Score, bool Weighted, class Scalar>
+NADARAYA_ALWAYS_INLINE Scalar line_weight(Scalar difference, Scalar max, Scalar reference,
+                                          Scalar log_weight) noexcept {
+  const Scalar r2 = difference * difference;
+  if constexpr (Weighted) {
+    return exp_neg(max - line_relative_log_weight<Score>(r2, reference, log_weight));
+  } else {  // max - slope r2 = rise r2 + max
+    return exp_neg(multiply_add(static_cast<Scalar>(-Score::slope), r2, max));
+  }
+}
+
 template <class Score, bool Weighted, bool Exclude, class Scalar>
 inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index key0, Index length,
                             Scalar max, Scalar reference, Index own, Scalar* partials) {
   constexpr Index L = CoreScratch<Scalar>::lanes;
-  const Scalar rise = static_cast<Scalar>(-Score::slope);  // max - slope r2 = rise r2 + max
   const Scalar* keys = data.line_keys.data() + key0;
-  const Scalar* log_w = Weighted ? data.line_log_weights.data() + key0 : nullptr;
+  const Scalar* log_w = Weighted ? data.line_log_weights.data() + key0 : keys;  // keys: unread
   const Index own_here = own - key0;
-  auto weight_of = [&](Index i) {
-    const Scalar difference = query - keys[i];
-    Scalar weight;
-    if constexpr (Weighted) {
-      weight = exp_neg(
-          max - line_relative_log_weight<Score>(difference * difference, reference, log_w[i]));
-    } else {
-      weight = exp_neg(multiply_add(rise, difference * difference, max));
-    }
-    if constexpr (Exclude) weight = i == own_here ? Scalar(0) : weight;
-    return weight;
-  };
+  // Plain loops over lane arrays, the weight written inline: GCC 12 did not vectorise them with
+  // the weight in a lambda (ten times slower).
   Scalar sum[L] = {};
   if (data.k == 1) {
     const Scalar* y = data.line_values.data() + key0;
     Scalar value[L] = {};
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) {
-        const Scalar weight = weight_of(i + l);
+        Scalar weight =
+            line_weight<Score, Weighted>(query - keys[i + l], max, reference, log_w[i + l]);
+        if constexpr (Exclude) weight = i + l == own_here ? Scalar(0) : weight;
         sum[l] += weight;
         value[l] += weight * y[i + l];
       }
@@ -115,7 +118,12 @@ inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index ke
     for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
   } else {
     for (Index i = 0; i < length; i += L) {
-      for (Index l = 0; l < L; ++l) sum[l] += weight_of(i + l);
+      for (Index l = 0; l < L; ++l) {
+        Scalar weight =
+            line_weight<Score, Weighted>(query - keys[i + l], max, reference, log_w[i + l]);
+        if constexpr (Exclude) weight = i + l == own_here ? Scalar(0) : weight;
+        sum[l] += weight;
+      }
     }
   }
   for (Index l = 0; l < L; ++l) partials[l] += sum[l];
