@@ -339,10 +339,13 @@ struct CoreScratch {
       : scores(CoreShape::group_queries * CoreShape::block_keys),
         panels(data.keys_packed || data.use_gemm || data.sorted_line ? 0
                                                                      : data.block_keys * data.d),
-        partials((data.k + 1) * lanes, CoreShape::group_queries) {}
+        partials((data.k + 1) * lanes, CoreShape::group_queries),
+        line_blocks(data.sorted_line ? 2 * CoreShape::group_queries : 0) {}
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> panels;
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> partials;  // (k + 1) L x 32
+  /// The sorted line: per query of the item, the range of blocks it reads (first, end).
+  Eigen::Matrix<Index, Eigen::Dynamic, 1> line_blocks;
 };
 
 }  // namespace detail

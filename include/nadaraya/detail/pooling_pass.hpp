@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <algorithm>  // std::min
 #include <limits>
+#include <utility>  // std::pair
 
 #include "../config.hpp"  // NADARAYA_ASSERT
 #include "core_data.hpp"
@@ -75,10 +76,15 @@ class PoolingPass {
     Scalar* max = m_states.max.data() + state0(item);
     Scalar* reference = m_states.reference.data() + state0(item);
     for (Index t = 0; t < item.count; ++t) {
-      const LineStart<Scalar> start =
-          line_start<Score>(m_data, item.query0 + t, m_data.queries(item.query0 + t, 0));
+      const Scalar query = m_data.queries(item.query0 + t, 0);
+      const LineStart<Scalar> start = line_start<Score>(m_data, item.query0 + t, query);
       max[t] = start.max;
       reference[t] = start.reference;
+      // The blocks that can matter, once: most of a narrow width's blocks cost nothing then.
+      const std::pair<Index, Index> range = line_block_range<Score>(
+          m_data, query, start.reference, start.max, item.block_begin, item.block_end);
+      scratch.line_blocks(2 * t) = range.first;
+      scratch.line_blocks(2 * t + 1) = range.second;
     }
   }
 
@@ -88,8 +94,9 @@ class PoolingPass {
     Scalar* max = m_states.max.data() + state0(item);
     if (data.sorted_line) {
       const Scalar* reference = m_states.reference.data() + state0(item);
+      const Index block = key0 / data.block_keys;
       for (Index t = 0; t < count; ++t) {
-        if (reference[t] == -std::numeric_limits<Scalar>::infinity()) continue;  // unreached
+        if (block < scratch.line_blocks(2 * t) || block >= scratch.line_blocks(2 * t + 1)) continue;
         line_add_block<Score>(data, query0 + t, data.queries(query0 + t, 0), reference[t], key0,
                               length, max[t], scratch.partials.col(t).data(),
                               scratch.scores.data());

@@ -6,6 +6,7 @@
 #include <algorithm>  // std::lower_bound, std::max, std::min
 #include <cmath>      // std::exp
 #include <limits>
+#include <utility>  // std::pair
 
 #include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
 #include "core_data.hpp"
@@ -40,9 +41,9 @@ inline Scalar line_relative_log_weight(Scalar r2, Scalar reference, Scalar log_w
 /// nearest key's; the nearest other key's with leave-one-out), and `max`, the largest log-weight
 /// known before any block: with equal weights the largest over all keys (log k, reference 0);
 /// with sample weights the larger of the two neighbours' (log k - reference) + log w, a lower
-/// bound that blocks raise. -inf when even the nearest key's r2 overflows (no key reaches the
-/// query, as on the tile's path). Rounding is monotone, so no key farther away can round to a
-/// larger log k.
+/// bound that blocks raise (-inf where both weigh zero). Both -inf when even the nearest key's r2
+/// overflows (no key reaches the query, as on the tile's path). Rounding is monotone, so no key
+/// farther away can round to a larger log k.
 template <class Scalar>
 struct LineStart {
   Scalar reference;
@@ -65,7 +66,8 @@ inline LineStart<Scalar> line_start(const CoreData<Scalar>& data, Index query_in
   Scalar reference = minus_infinity;
   if (above < data.n) reference = line_log_weight<Score>(query, keys[above]);
   if (below >= 0) reference = std::max(reference, line_log_weight<Score>(query, keys[below]));
-  if (data.line_log_weights.size() == 0 || reference == minus_infinity) return {0, reference};
+  if (reference == minus_infinity) return {minus_infinity, minus_infinity};  // unreached
+  if (data.line_log_weights.size() == 0) return {0, reference};
   Scalar max = minus_infinity;
   for (const Index neighbour : {below, above}) {
     if (neighbour < 0 || neighbour >= data.n) continue;
@@ -82,15 +84,19 @@ inline LineStart<Scalar> line_start(const CoreData<Scalar>& data, Index query_in
 /// see add_log_weights). `max` is at least every key's log-weight, so the weights are at most 1;
 /// the padding's keys are +inf and give 0. With Exclude, key `own` (the query's own, for
 /// leave-one-out) gives 0. Two levels of sums as in exp_accumulate_row.
-template <class Score, bool Weighted, class Scalar>
+/// One key's weight for line_accumulate; 0 when `excluded` (with Exclude).
+template <class Score, bool Weighted, bool Exclude, class Scalar>
 NADARAYA_ALWAYS_INLINE Scalar line_weight(Scalar difference, Scalar max, Scalar reference,
-                                          Scalar log_weight) noexcept {
+                                          Scalar log_weight, bool excluded) noexcept {
   const Scalar r2 = difference * difference;
+  Scalar weight;
   if constexpr (Weighted) {
-    return exp_neg(max - line_relative_log_weight<Score>(r2, reference, log_weight));
+    weight = exp_neg(max - line_relative_log_weight<Score>(r2, reference, log_weight));
   } else {  // max - slope r2 = rise r2 + max
-    return exp_neg(multiply_add(static_cast<Scalar>(-Score::slope), r2, max));
+    weight = exp_neg(multiply_add(static_cast<Scalar>(-Score::slope), r2, max));
   }
+  if constexpr (Exclude) weight = excluded ? Scalar(0) : weight;
+  return weight;
 }
 
 template <class Score, bool Weighted, bool Exclude, class Scalar>
@@ -100,17 +106,14 @@ inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index ke
   const Scalar* keys = data.line_keys.data() + key0;
   const Scalar* log_w = Weighted ? data.line_log_weights.data() + key0 : keys;  // keys: unread
   const Index own_here = own - key0;
-  // Plain loops over lane arrays, the weight written inline: GCC 12 did not vectorise them with
-  // the weight in a lambda (ten times slower).
   Scalar sum[L] = {};
   if (data.k == 1) {
     const Scalar* y = data.line_values.data() + key0;
     Scalar value[L] = {};
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) {
-        Scalar weight =
-            line_weight<Score, Weighted>(query - keys[i + l], max, reference, log_w[i + l]);
-        if constexpr (Exclude) weight = i + l == own_here ? Scalar(0) : weight;
+        const Scalar weight = line_weight<Score, Weighted, Exclude>(
+            query - keys[i + l], max, reference, log_w[i + l], i + l == own_here);
         sum[l] += weight;
         value[l] += weight * y[i + l];
       }
@@ -119,10 +122,8 @@ inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index ke
   } else {
     for (Index i = 0; i < length; i += L) {
       for (Index l = 0; l < L; ++l) {
-        Scalar weight =
-            line_weight<Score, Weighted>(query - keys[i + l], max, reference, log_w[i + l]);
-        if constexpr (Exclude) weight = i + l == own_here ? Scalar(0) : weight;
-        sum[l] += weight;
+        sum[l] += line_weight<Score, Weighted, Exclude>(query - keys[i + l], max, reference,
+                                                        log_w[i + l], i + l == own_here);
       }
     }
   }
@@ -145,26 +146,77 @@ inline Scalar line_block_max(const CoreData<Scalar>& data, Scalar query, Index k
   return row_max(row, length);
 }
 
+/// A bound on the log-weights of keys [key0, key0 + length): the block's largest log k (at its
+/// first key when the query lies below it, at its last when above; the query's own largest when
+/// inside), plus log max w with weights.
+template <class Score, class Scalar>
+inline Scalar line_block_bound(const CoreData<Scalar>& data, Scalar query, Scalar reference,
+                               Scalar max, Index key0, Index length) {
+  const bool weighted = data.line_log_weights.size() != 0;
+  const Scalar first = data.line_keys(key0);
+  const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
+  const Scalar bound = query <= first  ? line_log_weight<Score>(query, first)
+                       : query >= last ? line_log_weight<Score>(query, last)
+                                       : (weighted ? reference : max);
+  return weighted ? (bound - reference) + data.line_largest_log_weight : bound;
+}
+
+/// True when every weight under `bound` flushes to 0 against `max`.
+template <class Scalar>
+inline bool line_block_flushes(Scalar bound, Scalar max) {
+  return !(bound > -std::numeric_limits<Scalar>::infinity()) || exp_neg_flushes_from(max - bound);
+}
+
+/// The blocks of [begin, end) that line_block_flushes does not rule out against `max`: one
+/// range, since the bound only falls with the distance from the query, found by binary search
+/// on each side of the query's block. A running maximum only grows, so a block outside the range
+/// for the query's starting maximum flushes for good.
+template <class Score, class Scalar>
+inline std::pair<Index, Index> line_block_range(const CoreData<Scalar>& data, Scalar query,
+                                                Scalar reference, Scalar max, Index begin,
+                                                Index end) {
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  if (!(reference > minus_infinity)) return {begin, begin};  // no key reaches the query
+  if (!(max > minus_infinity)) return {begin, end};          // zero-weight neighbours: no bound yet
+  const Index keys = data.block_keys;
+  auto flushes = [&](Index block) {
+    const Index key0 = block * keys;
+    return line_block_flushes(line_block_bound<Score>(data, query, reference, max, key0,
+                                                      std::min(keys, data.n_padded - key0)),
+                              max);
+  };
+  // The first block in [low, high) for which `test` holds (high if none); `test` is monotone.
+  auto first_where = [](Index low, Index high, auto test) {
+    while (low < high) {
+      const Index middle = low + (high - low) / 2;
+      if (test(middle)) {
+        high = middle;
+      } else {
+        low = middle + 1;
+      }
+    }
+    return low;
+  };
+  const Scalar* line = data.line_keys.data();
+  const Index position = std::lower_bound(line, line + data.n, query) - line;
+  const Index centre = std::min(std::max(std::min(position, data.n - 1) / keys, begin), end);
+  const Index first = first_where(begin, centre, [&](Index block) { return !flushes(block); });
+  const Index last = first_where(centre, end, flushes);
+  return {first, last};
+}
+
 /// One query against keys [key0, key0 + length) on the sorted line. `max` is the query's running
 /// maximum (CoreStates::max) and `reference` its largest log k (line_start). The block is skipped
-/// when a bound on its log-weights (its nearest end's log k, plus log max w with weights) says
-/// that all its weights flush to 0 against `max`; with weights, its exact maximum is taken (and
-/// the state rescaled) only when that bound exceeds `max`. `row` is scratch for that maximum.
+/// when line_block_flushes says so; with weights, its exact maximum is taken (and the state
+/// rescaled) only when the bound exceeds `max`. `row` is scratch for that maximum.
 template <class Score, class Scalar>
 inline void line_add_block(const CoreData<Scalar>& data, Index query_index, Scalar query,
                            Scalar reference, Index key0, Index length, Scalar& max,
                            Scalar* partials, Scalar* row) {
   constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
   const bool weighted = data.line_log_weights.size() != 0;
-  // The block's largest log k: at its first key when the query lies below it, at its last when
-  // above, the query's own largest when inside.
-  const Scalar first = data.line_keys(key0);
-  const Scalar last = data.line_keys(std::min(key0 + length, data.n) - 1);
-  Scalar bound = query <= first  ? line_log_weight<Score>(query, first)
-                 : query >= last ? line_log_weight<Score>(query, last)
-                                 : (weighted ? reference : max);
-  if (weighted) bound = (bound - reference) + data.line_largest_log_weight;
-  if (!(bound > minus_infinity) || exp_neg_flushes_from(max - bound)) return;
+  const Scalar bound = line_block_bound<Score>(data, query, reference, max, key0, length);
+  if (line_block_flushes(bound, max)) return;
   const Index own =
       data.leave_one_out ? data.line_rank[static_cast<std::size_t>(query_index)] : Index(-1);
   const bool excludes = own >= key0 && own < key0 + length;
