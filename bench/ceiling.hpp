@@ -144,11 +144,11 @@ inline double serial_pair_bound(double exp_per_s, double fma_per_s, Eigen::Index
 }
 
 /// The core's two halves, each alone on one block of keys that stays in L1/L2, at the sizes the
-/// core uses (pooling_pass.hpp): the register tile (CoreShape::tile_queries queries against the block:
-/// r2, the Gaussian's log-weight and the row maxima, as the core calls it with equal weights),
-/// and the exponential with the sums (one row of log-weights in [-30, 0], exp(l - max) added to
-/// the sum and, times a value, to the value's sum, detail::exp_accumulate_row). The core runs the
-/// two one after the other on each tile, so unless they overlap it cannot pool faster than
+/// core uses (pooling_pass.hpp): the register tile (CoreShape::tile_queries queries against the
+/// block: r2, the Gaussian's log-weight and the row maxima, as the core calls it with equal
+/// weights), and the exponential with the sums (one row of log-weights in [-30, 0], exp(l - max)
+/// added to the sum and, times a value, to the value's sum, detail::exp_accumulate_row). The core
+/// runs the two one after the other on each tile, so unless they overlap it cannot pool faster than
 /// 1 / (1 / tile + 1 / exp_sums) pairs per second (`parts_bound`).
 template <class Scalar>
 class CoreParts {
