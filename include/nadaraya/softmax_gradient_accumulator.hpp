@@ -127,6 +127,8 @@ class SoftmaxGradientAccumulator {
     Scalar* weights = scratch;
     Scalar* terms = scratch + count;
     const Scalar reference = m_max;
+    if (m_parameters > 0 && add_fused_block(block, log_weights, reference, values, gradient))
+      return;
     // exp(l_k - M) <= 1; exp_neg(+inf) = 0 for the skipped keys.
     for (Eigen::Index k = 0; k < count; ++k)
       weights[k] = detail::exp_neg(reference - log_weights[k]);
@@ -134,7 +136,6 @@ class SoftmaxGradientAccumulator {
     Scalar* value_sums = sum + 1;
     Scalar* gradients = value_sums + m_outputs;
     Scalar* cross = gradients + m_parameters;
-    if (m_parameters > 0 && add_fused_block(block, weights, values, gradient)) return;
     sum[0] += detail::lane_sum(weights, count);
     for (Eigen::Index c = 0; c < m_outputs; ++c)
       value_sums[c] += detail::lane_dot(weights, values[c], count);
@@ -197,47 +198,48 @@ class SoftmaxGradientAccumulator {
   Eigen::Index parameters() const { return m_parameters; }
 
  private:
-  // add_block's sums in one pass (detail::block_moments) for the common shapes: one constant
-  // derivative factor (the Gaussian), at most one value column, at most four parameters. False:
-  // not such a shape, nothing added.
-  bool add_fused_block(const PairBlock<Scalar>& block, const Scalar* weights,
+  // add_block's sums in one pass (detail::block_moments, the weights exp(l_k - reference) formed
+  // in it) for the common shapes: one constant derivative factor (the Gaussian), at most one
+  // value column, at most four parameters. False: not such a shape, nothing added.
+  bool add_fused_block(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
                        const Scalar* const* values, const BlockGradient<Scalar>& gradient) {
     if (gradient.factors != nullptr || m_outputs > 1) return false;
     if (!gradient.per_dimension)
-      return m_parameters == 1 && add_moments<1, false>(block, weights, values, gradient.factor);
+      return m_parameters == 1 &&
+             add_moments<1, false>(block, log_weights, reference, values, gradient.factor);
     switch (m_parameters) {
       case 1:
-        return add_moments<1, true>(block, weights, values, gradient.factor);
+        return add_moments<1, true>(block, log_weights, reference, values, gradient.factor);
       case 2:
-        return add_moments<2, true>(block, weights, values, gradient.factor);
+        return add_moments<2, true>(block, log_weights, reference, values, gradient.factor);
       case 3:
-        return add_moments<3, true>(block, weights, values, gradient.factor);
+        return add_moments<3, true>(block, log_weights, reference, values, gradient.factor);
       case 4:
-        return add_moments<4, true>(block, weights, values, gradient.factor);
+        return add_moments<4, true>(block, log_weights, reference, values, gradient.factor);
       default:
         return false;
     }
   }
 
   template <int Dims, bool PerDimension>
-  bool add_moments(const PairBlock<Scalar>& block, const Scalar* weights,
+  bool add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
                    const Scalar* const* values, Scalar factor) {
     if (m_outputs == 0) {
-      add_moments<Dims, 0, PerDimension>(block, weights, values, factor);
+      add_moments<Dims, 0, PerDimension>(block, log_weights, reference, values, factor);
     } else {
-      add_moments<Dims, 1, PerDimension>(block, weights, values, factor);
+      add_moments<Dims, 1, PerDimension>(block, log_weights, reference, values, factor);
     }
     return true;
   }
 
   template <int Dims, int Outputs, bool PerDimension>
-  void add_moments(const PairBlock<Scalar>& block, const Scalar* weights,
+  void add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
                    const Scalar* const* values, Scalar factor) {
     constexpr int weight_sums = 1 + Outputs;  // s and v: the rest are derivative sums
     Scalar sums[weight_sums + Dims * (1 + Outputs)];
     detail::block_moments<Dims, Outputs, PerDimension>(block.key_columns, block.stride,
                                                        block.query_point, block.r2, block.count,
-                                                       weights, values, sums);
+                                                       log_weights, reference, values, sums);
     Scalar* state = m_buffer.data();  // the same layout as sums
     for (int s = 0; s < weight_sums; ++s) state[s] += sums[s];
     for (int s = weight_sums; s < weight_sums + Dims * (1 + Outputs); ++s)

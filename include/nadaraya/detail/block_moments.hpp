@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 
+#include "exp.hpp"  // exp_neg_packet
 #include "lanes.hpp"
 #include "simd.hpp"  // Index, lane_count
 
@@ -11,23 +12,24 @@ namespace nadaraya {
 namespace detail {
 
 /// The sums of SoftmaxGradientAccumulator::add_block over a block, in one pass over its keys:
-/// with weights w_k, derivative basis b_jk (u_kj^2 from the key columns, or r2_k for one shared
-/// width) and Outputs (0 or 1) value columns y_k, writes
+/// with weights w_k = exp(l_k - reference) formed in the same loop (exp_neg_packet: the bits of
+/// exp_neg, at the target's full packet width), derivative basis b_jk (u_kj^2 from the key columns,
+/// or r2_k for one shared width) and Outputs (0 or 1) value columns y_k, writes
 ///   [ sum w | sum w y | sum w b_j (Dims) | sum (w b_j) y (Dims) ]
-/// (the layout of SoftmaxGradientAccumulator's state). The separate loops (lane_sum, lane_dot)
-/// read the block 3 + 3 Dims times, this one once. It forms the same products; where its partial
-/// sums fit in ten registers it also adds them in the same order (lane_count partial sums, then
-/// lane by lane), so that the sums are bit for bit the separate loops' (when the compiler fuses
-/// their multiply-adds, as GCC does by default with FMA). Otherwise each sum keeps
-/// one packet of partial sums: the order of the additions differs (the sums agree to rounding),
-/// since two packets per sum spill (measured: 30% slower fits at d = 3 with one output).
+/// (the layout of SoftmaxGradientAccumulator's state). The separate loops (exp_neg, lane_sum,
+/// lane_dot) read the block 4 + 3 Dims times, this one once. It forms the same products; where its
+/// partial sums fit in ten registers it also adds them in the same order (lane_count partial sums,
+/// then lane by lane), so that the sums are bit for bit the separate loops' (when the compiler
+/// fuses their multiply-adds, as GCC does by default with FMA). Otherwise each sum keeps one packet
+/// of partial sums: the order of the additions differs (the sums agree to rounding), since two
+/// packets per sum spill (measured: 30% slower fits at d = 3 with one output).
 ///
 /// Written with Eigen's packet primitives, as the register tile of score.hpp: GCC 12 turns the
 /// same loop over fixed-size lane arrays into transposes (vunpck/vpermpd) and spills (measured:
 /// 1.5 times slower than the separate loops); with packets each partial sum stays in registers.
 template <int Dims, int Outputs, bool PerDimension, class Scalar>
 void block_moments(const Scalar* key_columns, Index stride, const Scalar* query_point,
-                   const Scalar* r2, Index count, const Scalar* weights,
+                   const Scalar* r2, Index count, const Scalar* log_weights, Scalar reference,
                    const Scalar* const* values, Scalar* sums) noexcept {
   static_assert(Outputs == 0 || Outputs == 1, "block_moments: at most one value column");
   using Packet = simd::Packet<Scalar>;
@@ -48,10 +50,13 @@ void block_moments(const Scalar* key_columns, Index stride, const Scalar* query_
     coordinates[j] = simd::broadcast<Scalar>(PerDimension ? query_point[j] : Scalar(0));
   }
   const Scalar* value = Outputs > 0 ? values[0] : nullptr;
+  const Packet top = simd::broadcast<Scalar>(reference);
   for (Index start = 0; start < count; start += lanes) {
     for (Index v = 0; v < packets; ++v) {
       const Index k = start + v * size;
-      const Packet weight = simd::load(weights + k);
+      // l_k <= reference; exp_neg(+inf) = 0 for the keys that do not count.
+      const Packet weight =
+          exp_neg_packet<Scalar>(simd::subtract(top, simd::load(log_weights + k)));
       partial[0][v] = simd::add(partial[0][v], weight);
       Packet y = weight;  // unused without outputs
       if constexpr (Outputs == 1) {

@@ -9,6 +9,7 @@
 
 #include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
 #include "lanes.hpp"      // multiply_add
+#include "simd.hpp"       // the packet form
 
 namespace nadaraya {
 namespace detail {
@@ -18,7 +19,9 @@ namespace detail {
 /// exp(log-weight - running maximum) <= 1), written once in portable C++ so that GCC and Clang
 /// vectorise it on any instruction set (SSE2, AVX2, AVX-512, NEON) when it is called in a plain
 /// loop: no table, no branch, no library call, and not even a floating-point select — see
-/// exp_neg for why that matters.
+/// exp_neg for why that matters. The engine's hot loops call exp_neg_packet, the same operations
+/// on Eigen's widest packet (the same bits), since compilers vectorise plain loops at their
+/// preferred width, which is half the register on Intel's AVX-512 chips.
 ///
 /// Method: x = -y = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2 (Cody–Waite: ln2 split
 /// in a short high part, whose product with n is exact, and a low part); exp(r) by a near-minimax
@@ -173,6 +176,44 @@ NADARAYA_ALWAYS_INLINE Scalar exp_neg(Scalar y) noexcept {
   Scalar half_scale;
   std::memcpy(&half_scale, &bits, sizeof half_scale);
   return twice_exp_r * half_scale;
+}
+
+/// exp_neg on a packet of simd::Packet<Scalar>, for loops written with packets (block_moments):
+/// the same operations in the same order, so the same bits as the scalar form lane by lane. A
+/// loop calling the scalar form is vectorised at the compiler's preferred width (GCC: 256 bits on
+/// Intel's AVX-512 chips); a packet is the widest the target has.
+template <class Scalar, class P>
+NADARAYA_ALWAYS_INLINE P exp_neg_packet(const P& y) noexcept {
+  using C = ExpConstants<Scalar>;
+  constexpr std::size_t degree = C::degree;
+  constexpr auto& c = C::twice_q;
+  const auto constant = [](Scalar value) { return simd::broadcast<Scalar>(value); };
+  // y >= 0, no NaN: the floating minimum clamps as the scalar form's integer minimum does.
+  const P x = simd::negate(simd::minimum(y, constant(C::clamp)));
+  const P shifted = simd::multiply_add(x, constant(C::log2e), constant(C::shifter));
+  const P n = simd::subtract(shifted, constant(C::shifter));
+  const P minus_n = simd::negate(n);
+  const P r = simd::multiply_add(minus_n, constant(C::ln2_lo),
+                                 simd::multiply_add(minus_n, constant(C::ln2_hi), x));
+  P q;
+  if constexpr (C::split_powers) {
+    constexpr std::size_t high = degree - 2;
+    const P r2 = simd::multiply(r, r);
+    P even = constant(c[0]);
+    for (std::size_t i = 2; i < high; i += 2) even = simd::multiply_add(even, r2, constant(c[i]));
+    P odd = constant(c[1]);
+    for (std::size_t i = 3; i < high; i += 2) odd = simd::multiply_add(odd, r2, constant(c[i]));
+    const P upper = simd::multiply_add(odd, r, even);
+    q = simd::multiply_add(simd::multiply_add(upper, r, constant(c[degree - 2])), r,
+                           constant(c[degree - 1]));
+  } else {
+    q = constant(c[0]);
+    for (std::size_t i = 1; i < degree; ++i) q = simd::multiply_add(q, r, constant(c[i]));
+  }
+  const P twice_exp_r = simd::multiply_add(r, q, constant(Scalar(2)));
+  const P half_scale = simd::shift_bits<Scalar, C::mantissa_bits>(
+      shifted, static_cast<typename C::Bits>(C::shifter_bits - C::exponent_bias + 1));
+  return simd::multiply(twice_exp_r, half_scale);
 }
 
 /// True when exp_neg(y') is exactly 0 for every y' >= y: y is at or past the clamp (exp_neg is
