@@ -187,17 +187,22 @@ void drive(const PassCut& cut, int threads, Policy& policy) {
   };
 #if NADARAYA_HAS_OPENMP
   const int team = cut.threads(threads);
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    Scratch scratch = policy.scratch();
+  // One thread: no parallel region at all (even an if(false) one costs the runtime's team setup,
+  // a visible part of a call with 16 queries and 16 keys).
+  if (team > 1) {
+#pragma omp parallel num_threads(team)
+    {
+      Scratch scratch = policy.scratch();
 #pragma omp for schedule(dynamic, 1)
-    for (Index index = 0; index < items; ++index) run(index, scratch);
+      for (Index index = 0; index < items; ++index) run(index, scratch);
+    }
+    return;
   }
 #else
   (void)threads;
+#endif
   Scratch scratch = policy.scratch();
   for (Index index = 0; index < items; ++index) run(index, scratch);
-#endif
 }
 
 /// Runs `body(q)` for q in [0, count) on the threads `cut` grants: the per-query finish of a
@@ -206,13 +211,16 @@ template <class Body>
 void for_each_query(const PassCut& cut, int threads, Index count, Body&& body) {
 #if NADARAYA_HAS_OPENMP
   const int team = cut.threads(threads);
-#pragma omp parallel for num_threads(team) if (team > 1) schedule(static)
-  for (Index q = 0; q < count; ++q) body(q);
+  if (team > 1) {
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (Index q = 0; q < count; ++q) body(q);
+    return;
+  }
 #else
   (void)cut;
   (void)threads;
-  for (Index q = 0; q < count; ++q) body(q);
 #endif
+  for (Index q = 0; q < count; ++q) body(q);
 }
 
 }  // namespace detail
