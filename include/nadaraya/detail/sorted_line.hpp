@@ -6,8 +6,7 @@
 #include <algorithm>  // std::lower_bound, std::max, std::min
 #include <cmath>      // std::exp
 #include <limits>
-#include <type_traits>  // std::true_type
-#include <utility>      // std::pair
+#include <utility>  // std::pair
 
 #include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
 #include "core_data.hpp"
@@ -110,52 +109,27 @@ inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index ke
   const Index own_here = own - key0;
   Scalar sum[L] = {};
   if constexpr (!Exclude) {
-    // Packets, as exp_accumulate_row (the target's widest; lane l of the sums takes element l of
-    // each lane array). The query's own block (Exclude) keeps the plain loop below.
+    // Packets (accumulate_weights); the query's own block (Exclude) keeps the plain loop below.
     using Packet = simd::Packet<Scalar>;
-    constexpr Index P = simd::size<Scalar>(), V = L / P;
-    static_assert(L % P == 0, "line_accumulate: whole packets per lane array");
     const Packet point = simd::broadcast<Scalar>(query);
     const Packet top = simd::broadcast<Scalar>(max);
     const Packet slope = simd::broadcast<Scalar>(static_cast<Scalar>(Score::slope));
     const Packet rise = simd::broadcast<Scalar>(static_cast<Scalar>(-Score::slope));
     const Packet minus_reference = simd::broadcast<Scalar>(-reference);
-    auto accumulate = [&](auto with_values) {
-      constexpr bool values = decltype(with_values)::value;
-      const Scalar* y = values ? data.line_values.data() + key0 : nullptr;
-      Packet sums[V], weighted[V];
-      for (Index v = 0; v < V; ++v) sums[v] = weighted[v] = simd::broadcast<Scalar>(Scalar(0));
-      for (Index i = 0; i < length; i += L) {
-        for (Index v = 0; v < V; ++v) {
-          const Index at = i + v * P;
+    accumulate_weights(
+        length, data.k == 1 ? data.line_values.data() + key0 : nullptr,
+        [&](Index at) {
           const Packet difference = simd::subtract(point, simd::load(keys + at));
           const Packet r2 = simd::multiply(difference, difference);
-          Packet exponent;  // max - log-weight, the argument of line_weight's exp_neg
-          if constexpr (Weighted) {
-            exponent = simd::subtract(top, simd::add(simd::multiply_add(slope, r2, minus_reference),
-                                                     simd::load(log_w + at)));
+          if constexpr (Weighted) {  // line_weight's exponents, in packets
+            return exp_neg_packet<Scalar>(simd::subtract(
+                top,
+                simd::add(simd::multiply_add(slope, r2, minus_reference), simd::load(log_w + at))));
           } else {
-            exponent = simd::multiply_add(rise, r2, top);
+            return exp_neg_packet<Scalar>(simd::multiply_add(rise, r2, top));
           }
-          const Packet weight = exp_neg_packet<Scalar>(exponent);
-          sums[v] = simd::add(sums[v], weight);
-          if constexpr (values)
-            weighted[v] = simd::multiply_add(weight, simd::load(y + at), weighted[v]);
-        }
-      }
-      Scalar value[L];
-      for (Index v = 0; v < V; ++v) {
-        simd::store(sum + v * P, sums[v]);
-        simd::store(value + v * P, weighted[v]);
-      }
-      if constexpr (values)
-        for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
-    };
-    if (data.k == 1) {
-      accumulate(std::true_type{});
-    } else {
-      accumulate(std::false_type{});
-    }
+        },
+        partials);
   } else if (data.k == 1) {
     const Scalar* y = data.line_values.data() + key0;
     Scalar value[L] = {};

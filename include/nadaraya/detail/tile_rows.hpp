@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>  // std::true_type
 
+#include "../config.hpp"  // NADARAYA_ALWAYS_INLINE
 #include "core_data.hpp"
 #include "exp.hpp"
 #include "lanes.hpp"
@@ -54,70 +55,83 @@ inline Scalar rescale_to_block(const CoreData<Scalar>& data, Scalar block_max, S
   return max;
 }
 
+/// Adds sum_i w_i, and sum_i w_i y_i where `y` is not null, over i in [0, length) (a multiple of
+/// the lane count) to a query's partial sums (the layout of CoreScratch), with `weight(at)` the
+/// packet of weights w_at, w_at+1, ...: in packets of the target's widest width (GCC vectorises
+/// plain loops at its preferred width, 256 bits on Intel's AVX-512 chips), lane l of the sums
+/// taking element l of each lane array. The block's sums start from 0 and are added to the partial
+/// sums at the end: two levels, a block's few terms per lane and then one term per block, rather
+/// than all of a lane's n / L terms in one running sum (at n = 2^16 that was 6e-15 relative error
+/// in double against 1e-15, and 1e-6 against 4e-7 in float).
+template <class Scalar, class Weight>
+NADARAYA_ALWAYS_INLINE void accumulate_weights(Index length, const Scalar* y, Weight&& weight,
+                                               Scalar* partials) {
+  constexpr Index L = CoreScratch<Scalar>::lanes;
+  using Packet = simd::Packet<Scalar>;
+  constexpr Index P = simd::size<Scalar>(), V = L / P;
+  static_assert(L % P == 0, "accumulate_weights: whole packets per lane array");
+  auto run = [&](auto with_values) {
+    constexpr bool values = decltype(with_values)::value;
+    Packet sums[V], weighted[V];
+    for (Index v = 0; v < V; ++v) sums[v] = weighted[v] = simd::broadcast<Scalar>(Scalar(0));
+    for (Index i = 0; i < length; i += L) {
+      for (Index v = 0; v < V; ++v) {
+        const Index at = i + v * P;
+        const Packet w = weight(at);
+        sums[v] = simd::add(sums[v], w);
+        if constexpr (values) weighted[v] = simd::multiply_add(w, simd::load(y + at), weighted[v]);
+      }
+    }
+    Scalar sum[L], value[L];
+    for (Index v = 0; v < V; ++v) {
+      simd::store(sum + v * P, sums[v]);
+      simd::store(value + v * P, weighted[v]);
+    }
+    for (Index l = 0; l < L; ++l) partials[l] += sum[l];
+    if constexpr (values)
+      for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
+  };
+  if (y != nullptr) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
+  }
+}
+
 /// Folds a row of log-weights into a query's partial sums: w_i = exp(row[i] - offset), written
 /// as exp_neg(offset - l) (offset - l >= 0; +inf for keys that do not reach the query, which
 /// give 0), added lane by lane to the sum and, times y_i, to each value column's sum.
 ///
-/// With at most one value column the exponential and the sums run in one loop, in packets of the
-/// target's widest width (exp_neg_packet: GCC vectorises plain loops at its preferred width, 256
-/// bits on Intel's AVX-512 chips), lane l of the sums taking element l of each lane array; the
-/// weights never go back to memory. With more columns the weights are written back to the row
-/// first and each column is a second pass over them, which keeps the loop's registers bounded.
+/// With at most one value column the exponential and the sums run in one loop
+/// (accumulate_weights, exp_neg_packet); the weights never go back to memory. With more columns
+/// the weights are written back to the row first and each column is a second pass over them,
+/// which keeps the loop's registers bounded.
 template <class Scalar>
 inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index length, Scalar* row,
                                Scalar offset, Scalar* partials) {
   constexpr Index L = CoreScratch<Scalar>::lanes;
-  using Packet = simd::Packet<Scalar>;
-  constexpr Index P = simd::size<Scalar>(), V = L / P;
-  static_assert(L % P == 0, "exp_accumulate_row: whole packets per lane array");
-  const Packet top = simd::broadcast<Scalar>(offset);
-  // The row's own sums start from 0 and are added to the partial sums at the end: two levels,
-  // a block's few terms per lane and then one term per block, rather than all of a lane's
-  // n / L terms in one running sum (at n = 2^16 that was 6e-15 relative error in double
-  // against 1e-15, and 1e-6 against 4e-7 in float).
-  Scalar sum[L] = {};
+  constexpr Index P = simd::size<Scalar>();
+  const auto top = simd::broadcast<Scalar>(offset);
   if (data.k <= 1) {
-    auto accumulate = [&](auto with_values) {
-      constexpr bool values = decltype(with_values)::value;
-      const Scalar* y = values ? data.values_at(0, key0) : nullptr;
-      Packet sums[V], weighted[V];
-      for (Index v = 0; v < V; ++v) sums[v] = weighted[v] = simd::broadcast<Scalar>(Scalar(0));
-      for (Index i = 0; i < length; i += L) {
-        for (Index v = 0; v < V; ++v) {
-          const Index at = i + v * P;
-          const Packet weight = exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + at)));
-          sums[v] = simd::add(sums[v], weight);
-          if constexpr (values)
-            weighted[v] = simd::multiply_add(weight, simd::load(y + at), weighted[v]);
-        }
-      }
-      Scalar value[L];
-      for (Index v = 0; v < V; ++v) {
-        simd::store(sum + v * P, sums[v]);
-        simd::store(value + v * P, weighted[v]);
-      }
-      if constexpr (values)
-        for (Index l = 0; l < L; ++l) partials[L + l] += value[l];
-    };
-    if (data.k == 1) {
-      accumulate(std::true_type{});
-    } else {
-      accumulate(std::false_type{});
-    }
-  } else {
-    for (Index i = 0; i < length; i += P)
-      simd::store(row + i, exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + i))));
+    accumulate_weights(
+        length, data.k == 1 ? data.values_at(0, key0) : nullptr,
+        [&](Index at) { return exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + at))); },
+        partials);
+    return;
+  }
+  for (Index i = 0; i < length; i += P)
+    simd::store(row + i, exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + i))));
+  Scalar sum[L] = {};
+  for (Index i = 0; i < length; i += L) {
+    for (Index l = 0; l < L; ++l) sum[l] += row[i + l];
+  }
+  for (Index c = 0; c < data.k; ++c) {
+    const Scalar* y = data.values_at(c, key0);
+    Scalar value[L] = {};
     for (Index i = 0; i < length; i += L) {
-      for (Index l = 0; l < L; ++l) sum[l] += row[i + l];
+      for (Index l = 0; l < L; ++l) value[l] += row[i + l] * y[i + l];
     }
-    for (Index c = 0; c < data.k; ++c) {
-      const Scalar* y = data.values_at(c, key0);
-      Scalar value[L] = {};
-      for (Index i = 0; i < length; i += L) {
-        for (Index l = 0; l < L; ++l) value[l] += row[i + l] * y[i + l];
-      }
-      for (Index l = 0; l < L; ++l) partials[(1 + c) * L + l] += value[l];
-    }
+    for (Index l = 0; l < L; ++l) partials[(1 + c) * L + l] += value[l];
   }
   for (Index l = 0; l < L; ++l) partials[l] += sum[l];
 }
