@@ -61,6 +61,7 @@ class LikelihoodObjective
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
       state.add_block(block, block.log_weight, block.max, nullptr, gradient, scratch);
     }
+    void seed(State& state, Scalar max) const { state.seed(max); }
     void merge(State& state, const State& shard) const { state.merge(shard); }
     bool reached(const State& /*state*/) const { return true; }  // no nearest-key fallback
     void add_nearest(State& /*state*/, const std::vector<Eigen::Index>& /*keys*/,

@@ -52,8 +52,10 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
       m_one_hot(i, m_codes[static_cast<std::size_t>(i)]) = Scalar(1);
     m_block_codes =
         Matrix::Constant(detail::padded_key_count<Scalar>(labels.rows()), 1, Scalar(-1));
-    for (Eigen::Index i = 0; i < labels.rows(); ++i)
-      m_block_codes(i, 0) = static_cast<Scalar>(m_codes[static_cast<std::size_t>(i)]);
+    for (Eigen::Index p = 0; p < labels.rows(); ++p) {  // in the pass's key order
+      const Eigen::Index row = this->m_data.key_order().row(p);
+      m_block_codes(p, 0) = static_cast<Scalar>(m_codes[static_cast<std::size_t>(row)]);
+    }
   }
 
   Eigen::Index classes() const { return m_classes; }
@@ -162,7 +164,8 @@ class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, S
   Eigen::Index m_classes = 0;         // number of distinct labels
   std::vector<Eigen::Index> m_codes;  // class index of each point (labels in increasing order)
   Matrix m_one_hot;                   // n x classes indicator of each point's class
-  Matrix m_block_codes;  // class index of each point as a Scalar, padded with -1 (blocked pass)
+  Matrix m_block_codes;  // class index of each point as a Scalar, in the pass's key order,
+                         // padded with -1
 };
 
 }  // namespace nadaraya

@@ -2,38 +2,33 @@
 #define NADARAYA_OBJECTIVE_BASE_HPP
 
 #include <Eigen/Core>
-#include <cmath>    // std::log, std::exp
-#include <cstddef>  // std::size_t
+#include <algorithm>  // std::min
+#include <cmath>      // std::log, std::exp
+#include <cstddef>    // std::size_t
 #include <limits>
 #include <type_traits>
+#include <utility>  // std::declval
 #include <vector>
 
 #include "detail/block_log_weights.hpp"  // linear_block_log_weights, fused_dimensions
-#include "detail/centre.hpp"             // weighted_centre, centre_rows
-#include "detail/check.hpp"
-#include "detail/driver.hpp"          // PassCut, drive, for_each_query
-#include "detail/lanes.hpp"           // lane_max_of
-#include "detail/nearest.hpp"         // nearest_keys, nearest_shares
-#include "detail/parallel.hpp"        // resolve_threads
-#include "detail/sample_weights.hpp"  // sample_weights
-#include "detail/scale.hpp"           // scale_keys
+#include "detail/driver.hpp"             // PassCut, drive, for_each_query
+#include "detail/exp.hpp"                // exp_neg_flushes_from
+#include "detail/key_order.hpp"          // KeyOrder: the keys along the line in one dimension
+#include "detail/lanes.hpp"              // lane_max_of
+#include "detail/nearest.hpp"            // nearest_keys, nearest_shares
+#include "detail/parallel.hpp"           // resolve_threads
+#include "detail/scale.hpp"              // scale_keys
 #include "errors.hpp"
 #include "kernel.hpp"
+#include "objective_data.hpp"  // ObjectiveOptions, ObjectiveData
 #include "softmax_gradient_accumulator.hpp"
 
 namespace nadaraya {
 
 /// \file objective_base.hpp
-/// What the four objectives share (see objectives.hpp for the mathematics): their options, the
-/// data they hold, the block accumulator that runs them on the engine's driver, and the public
-/// face (value, gradient, mini-batches).
-
-/// How an objective is computed.
-struct ObjectiveOptions {
-  bool leave_one_out = true;  ///< false: each point is also pooled against itself (naive objective)
-  bool per_dimension = true;  ///< one log-width per input column; false: one shared log-width
-  int threads = 0;            ///< 0: OpenMP's default; 1: serial. Results do not depend on it.
-};
+/// What the four objectives share (see objectives.hpp for the mathematics) beyond their data
+/// (objective_data.hpp): the block accumulator that runs them on the engine's driver, and the
+/// public face (value, gradient, mini-batches).
 
 namespace detail {
 
@@ -46,76 +41,16 @@ struct require_differentiable {
   static constexpr bool value = kernel_traits<Kernel>::is_differentiable;
 };
 
-/// What every objective holds: the data centred on their weighted mean (detail/centre.hpp: the
-/// objectives do not depend on where the data sit), normalised sample weights, options.
-template <class Scalar>
-class ObjectiveData {
- public:
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-
-  template <class Derived>
-  ObjectiveData(const Eigen::MatrixBase<Derived>& X, const Eigen::VectorXd& weights,
-                const ObjectiveOptions& options, const char* where)
-      : m_options(options) {
-    static_assert(std::is_same<typename Derived::Scalar, Scalar>::value,
-                  "X's scalar type must be the objective's Scalar: convert it with "
-                  "X.template cast<Scalar>()");
-    check_sample(X, weights, where);
-    if (options.threads < 0) {
-      fail(where, "option 'threads' must be 0 (automatic) or positive, got ", options.threads);
-    }
-    // Normalised as the estimators' fit() does: weights near 1e308 act as their ratios.
-    SampleWeights sample = sample_weights(weights, X.rows());
-    m_data = centre_rows<Scalar>(X, weighted_centre(X, sample.relative));
-    m_weights = std::move(sample.relative);
-    m_shares = std::move(sample.shares);
-    m_log_shares = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
-    Eigen::Index positive = 0;
-    for (Eigen::Index i = 0; i < m_log_shares.size(); ++i)
-      positive += m_log_shares(i) > -std::numeric_limits<Scalar>::infinity() ? 1 : 0;
-    if (options.leave_one_out && positive < 2) {
-      fail(where, "leave-one-out needs at least two points of positive weight, got ", positive);
-    }
-  }
-
-  Eigen::Index samples() const { return m_data.rows(); }
-  Eigen::Index dimensions() const { return m_data.cols(); }
-  Eigen::Index parameters() const { return m_options.per_dimension ? m_data.cols() : 1; }
-  const ObjectiveOptions& options() const { return m_options; }
-  const Matrix& data() const { return m_data; }
-  /// The sample weights scaled so that the largest is in [1, 2); empty for equal weights.
-  const Eigen::VectorXd& weights() const { return m_weights; }
-  /// p_i = w_i / sum w.
-  const Eigen::VectorXd& shares() const { return m_shares; }
-  const Vector& log_shares() const { return m_log_shares; }
-
-  /// The widths h_j = exp(theta_j), one per column, after checking theta.
-  Eigen::VectorXd widths(const Eigen::VectorXd& theta, const char* where) const {
-    if (theta.size() != parameters()) {
-      fail(where, "argument 'log_widths' has ", theta.size(), " entries but the objective has ",
-           parameters(), m_options.per_dimension ? " (one per column)" : " (one shared width)");
-    }
-    if (!theta.allFinite()) fail(where, "argument 'log_widths' must be finite");
-    return m_options.per_dimension ? Eigen::VectorXd(theta.array().exp().matrix())
-                                   : Eigen::VectorXd::Constant(dimensions(), std::exp(theta(0)));
-  }
-
-  /// sum_j log h_j over the d columns, and its derivative with respect to each theta entry.
-  double log_width_product(const Eigen::VectorXd& theta) const {
-    return m_options.per_dimension ? theta.sum() : static_cast<double>(dimensions()) * theta(0);
-  }
-  double log_width_product_slope() const {
-    return m_options.per_dimension ? 1.0 : static_cast<double>(dimensions());
-  }
-
- private:
-  ObjectiveOptions m_options;  // leave-one-out, per dimension, threads
-  Matrix m_data;               // X minus its weighted mean, n x d
-  Eigen::VectorXd m_weights;   // sample weights, the largest scaled into [1, 2); empty for equal
-  Eigen::VectorXd m_shares;    // p_i = w_i / sum w
-  Vector m_log_shares;         // log p_i; -inf for zero weights
-};
+/// Whether a Term takes a seed, `void seed(State&, Scalar max) const`: a lower bound of the
+/// query's largest log-weight to start its running maximum from (valid for Terms whose sums all
+/// share one maximum; see sum_over_points).
+template <class Term, class = void>
+struct takes_seeds : std::false_type {};
+template <class Term>
+struct takes_seeds<
+    Term, std::void_t<decltype(std::declval<const Term&>().seed(
+              std::declval<typename Term::State&>(), std::declval<typename Term::Scalar>()))>>
+    : std::true_type {};
 
 /// The objectives' block accumulator on the engine's driver (detail/driver.hpp): per query of an
 /// item and block of keys, the squared distances and log-weights log p_k + log k(r2_k) (one pass
@@ -134,7 +69,10 @@ class ObjectiveData {
 ///   void add_nearest(State&, const std::vector<Index>& keys,    // compact kernels, unreached:
 ///                    const std::vector<double>& shares) const;  // nearest keys (nearest.hpp)
 ///   void finish(Index point, const State&, double& loss, double* gradient) const;
+///   void seed(State&, Scalar max) const;   // optional (takes_seeds): see sum_over_points
 /// \endcode
+/// Keys come in the data's key order (ObjectiveData::key_order): a Term's per-key arrays for
+/// the blocks follow it; `point` in finish and the keys of add_nearest are rows.
 template <class Kernel, class Term>
 class ObjectivePass {
  public:
@@ -171,6 +109,13 @@ class ObjectivePass {
   void begin_item(Scratch& /*scratch*/, const PassCut::Item& /*item*/) {}
   void end_item(Scratch& /*scratch*/, const PassCut::Item& /*item*/) {}
 
+  /// On the sorted line (one dimension, linear log-profile): per query a lower bound of its
+  /// largest log-weight (the Term's seed), and the largest log p_k; empty `seeds`: no skipping.
+  void skip_by_line(const Vector& seeds, Scalar log_max_weight) {
+    m_seeds = seeds.size() > 0 ? seeds.data() : nullptr;
+    m_log_max_weight = log_max_weight;
+  }
+
   void add_block(Scratch& scratch, const PassCut::Item& item, Eigen::Index key0,
                  Eigen::Index length) {
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
@@ -183,8 +128,18 @@ class ObjectivePass {
     Scalar* distance = scratch.r2.data();
     Scalar* logs = scratch.log_weights.data();
     Scalar* point = scratch.query_point.data();
+    // The block's keys on the sorted line: the interval [first, last] (the padding aside).
+    const Scalar first = columns[0];
+    const Scalar last = columns[std::min(length, m_cut.keys() - key0) - 1];
     for (Eigen::Index t = 0; t < item.count; ++t) {
       const Eigen::Index q = item.query0 + t;
+      // A block whose every weight flushes to 0 against the query's seed adds nothing, bit for
+      // bit: the Term's state would skip it (SoftmaxGradientAccumulator::add_block).
+      if (m_seeds != nullptr &&
+          exp_neg_flushes_from(m_seeds[q] - line_interval_bound(m_queries(q, 0), first, last, slope,
+                                                                m_log_max_weight))) {
+        continue;
+      }
       for (Eigen::Index j = 0; j < d; ++j) point[j] = m_queries(q, j);
       Scalar max = minus_infinity;
       if (fused) {
@@ -255,6 +210,8 @@ class ObjectivePass {
   Eigen::Index m_parameters;                    // entries of theta
   bool m_per_dimension;                         // one derivative per column, or their sum
   std::vector<State>& m_states;                 // shards x m
+  const Scalar* m_seeds = nullptr;              // per query, the seed (sorted line) or null
+  Scalar m_log_max_weight = 0;                  // the largest log p_k (sorted line)
 };
 
 /// sum_{i in rows} p_i loss_i, scaled by n / |rows| (an unbiased estimate of the full sum; the
@@ -276,25 +233,53 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   const int threads = resolve_threads(data.options().threads, where);
   const PassCut cut = PassCut::of<Scalar>(m, n, d);
   // The keys and their log-weights padded to the granule (weight zero on the padding).
+  // In the pass's key order (detail/key_order.hpp): `position` of a row.
+  const KeyOrder& order = data.key_order();
   Matrix keys = Matrix::Zero(cut.padded_keys(), d);
   scale_keys(data.data(), widths, keys, where);
+  Vector log_weights =
+      Vector::Constant(cut.padded_keys(), -std::numeric_limits<Scalar>::infinity());
+  log_weights.head(n) = data.log_shares();
+  if (order.sorted()) {
+    const Matrix scaled = keys.topRows(n);
+    for (Eigen::Index position = 0; position < n; ++position) {
+      keys.row(position) = scaled.row(order.row(position));
+      log_weights(position) = data.log_shares()(order.row(position));
+    }
+  }
   Matrix queries(m, d);
+  std::vector<Eigen::Index> excluded(rows.size(), -1);
   for (Eigen::Index q = 0; q < m; ++q) {
     const Eigen::Index row = rows[static_cast<std::size_t>(q)];
     if (row < 0 || row >= n)
       fail(where, "argument 'rows' has index ", row, " outside [0, ", n, ")");
-    queries.row(q) = keys.row(row);
+    queries.row(q) = keys.row(order.position(row));
+    if (data.options().leave_one_out) excluded[static_cast<std::size_t>(q)] = order.position(row);
   }
-  Vector log_weights =
-      Vector::Constant(cut.padded_keys(), -std::numeric_limits<Scalar>::infinity());
-  log_weights.head(n) = data.log_shares();
-  std::vector<Eigen::Index> excluded(rows.size(), -1);
-  if (data.options().leave_one_out) excluded = rows;
 
   using State = typename Term::State;
   std::vector<State> states(static_cast<std::size_t>(cut.shards() * m), term.start());
+  // On the sorted line, a Term that takes seeds starts each query from a lower bound of its
+  // largest log-weight, and the pass skips the blocks that flush against it.
+  Vector seeds;
+  Scalar log_max_weight = -std::numeric_limits<Scalar>::infinity();
+  if constexpr (takes_seeds<Term>::value && kernel_traits<Kernel>::has_linear_log_profile) {
+    if (order.sorted()) {
+      const auto slope = static_cast<Scalar>(kernel_traits<Kernel>::log_profile_slope());
+      seeds.resize(m);
+      for (Eigen::Index q = 0; q < m; ++q) {
+        seeds(q) = line_seed(keys.data(), log_weights.data(), n,
+                             order.position(rows[static_cast<std::size_t>(q)]),
+                             data.options().leave_one_out, slope);
+        for (Eigen::Index shard = 0; shard < cut.shards(); ++shard)
+          term.seed(states[static_cast<std::size_t>(shard * m + q)], seeds(q));
+      }
+      log_max_weight = log_weights.head(n).maxCoeff();
+    }
+  }
   ObjectivePass<Kernel, Term> pass(term, cut, queries, keys, log_weights, excluded, term.parameters,
                                    data.options().per_dimension, states);
+  pass.skip_by_line(seeds, log_max_weight);
   drive(cut, threads, pass);
 
   Eigen::VectorXd losses(m);
@@ -306,10 +291,12 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
     if constexpr (kernel_traits<Kernel>::is_compact) {
       if (!term.reached(state)) {  // no key in the support: the nearest ones stand in
         const Eigen::Index skip = excluded[static_cast<std::size_t>(q)];
-        const std::vector<Eigen::Index> nearest =
-            nearest_keys(queries.row(q), keys, log_weights, skip);
-        if (!nearest.empty())
-          term.add_nearest(state, nearest, nearest_shares(nearest, data.weights(), log_weights));
+        std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), keys, log_weights, skip);
+        for (Eigen::Index& key : nearest) key = order.row(key);  // the rows, as Terms index them
+        if (!nearest.empty()) {
+          term.add_nearest(state, nearest,
+                           nearest_shares(nearest, data.weights(), data.log_shares()));
+        }
       }
     }
     term.finish(rows[static_cast<std::size_t>(q)], state, losses(q),

@@ -14,6 +14,10 @@ namespace nadaraya {
 /// one O(n m d) pass over the pairs with an accumulator of this header: no n x n matrix is ever
 /// formed. The pass runs on the engine's driver (detail/driver.hpp) with the objectives' block
 /// accumulator (objective_base.hpp): one rescale and one vectorised exponential per block of keys.
+/// In one dimension the keys are taken along the sorted line (sorted once, when the objective is
+/// built), and with the Gaussian the squared-error and likelihood objectives start each point from
+/// its nearest neighbours' weight and skip the blocks of keys whose weights all flush to 0 against
+/// it: the same sums, most of the pairs never formed at narrow widths.
 ///
 /// **Parameters.** The widths are parameterised as h_j = exp(theta_j), so any real theta is a
 /// valid bandwidth and a gradient step changes widths by a factor. `theta` has one entry per input

@@ -89,6 +89,19 @@ void finish_pool(const CoreStates<Scalar>& states, Index shards, PoolResult<Scal
   const Index m = states.sum.size() / shards, k = states.values.rows();
   result.log_sum.resize(m);
   result.mean.resize(m, k);
+  if (shards == 1) {  // nothing to merge: the loop below's arithmetic, without its accumulators
+    for (Index q = 0; q < m; ++q) {
+      const Scalar sum = states.sum(q);
+      if (!(sum > 0)) {  // no key reaches the query
+        result.log_sum(q) = minus_infinity;
+        if (k > 0) result.mean.row(q).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+        continue;
+      }
+      result.log_sum(q) = states.reference(q) + (states.max(q) + std::log(sum));
+      if (k > 0) result.mean.row(q) = (states.values.col(q) / sum).transpose();
+    }
+    return;
+  }
   for (Index q = 0; q < m; ++q) {
     Scalar reference = minus_infinity;
     for (Index shard = 0; shard < shards; ++shard) {

@@ -166,6 +166,14 @@ class SoftmaxGradientAccumulator {
     }
   }
 
+  /// Starts an empty state's running maximum at `max`, a lower bound of the largest log-weight to
+  /// come (from the query's nearest keys): blocks that flush to 0 against it are skipped from the
+  /// first one on, not only once the maximum has been reached.
+  void seed(Scalar max) {
+    NADARAYA_ASSERT(empty());
+    if (max > m_max) m_max = max;
+  }
+
   /// Folds in the state of a disjoint set of keys: afterwards *this is the state of the union.
   void merge(const SoftmaxGradientAccumulator& other) {
     NADARAYA_ASSERT(other.m_buffer.size() == m_buffer.size());

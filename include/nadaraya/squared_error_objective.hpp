@@ -52,7 +52,8 @@ class SquaredErrorObjective
     detail::check_finite(Y, "Y", where);
     m_outputs = Y;
     m_block_outputs = Matrix::Zero(detail::padded_key_count<Scalar>(Y.rows()), Y.cols());
-    m_block_outputs.topRows(Y.rows()) = m_outputs;
+    for (Eigen::Index p = 0; p < Y.rows(); ++p)  // in the pass's key order
+      m_block_outputs.row(p) = m_outputs.row(this->m_data.key_order().row(p));
   }
 
   /// The outputs, n x k.
@@ -88,6 +89,7 @@ class SquaredErrorObjective
       state.moments.add_block(block, block.log_weight, block.max, state.values.data(), gradient,
                               scratch);
     }
+    void seed(State& state, Scalar max) const { state.moments.seed(max); }
     void merge(State& state, const State& shard) const { state.moments.merge(shard.moments); }
     bool reached(const State& state) const { return !state.moments.empty(); }
     void add_nearest(State& state, const std::vector<Eigen::Index>& keys,
@@ -132,7 +134,7 @@ class SquaredErrorObjective
   }
 
   Matrix m_outputs;        // Y, n x k
-  Matrix m_block_outputs;  // Y padded with zero rows to whole blocks (the blocked pass)
+  Matrix m_block_outputs;  // Y in the pass's key order, padded with zero rows to whole blocks
 };
 
 }  // namespace nadaraya

@@ -41,6 +41,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>  // std::pair
 #include <vector>
 
@@ -335,6 +336,64 @@ TEMPLATE_TEST_CASE("the objectives agree with the exact oracle (density and clas
   WARN("worst relative disagreement: value "
        << worst.value << ", gradient " << worst.gradient << "; " << worst.cancelling
        << " cancelling gradients within " << worst.cancellation << " eps of their terms");
+}
+
+TEMPLATE_TEST_CASE("one dimension: the blocks skipped on the sorted line change nothing",
+                   "[objectives][blocked]", float, double) {
+  using Scalar = TestType;
+  // 1500 points spread over [0, 30], in random order, one pair duplicated, at width 0.02: a point
+  // reaches keys within 0.26 (float) or 0.75 (double) of it, so most of the six blocks of the
+  // sorted line flush against its nearest neighbour's weight and the pass skips them. With and
+  // without weights and leave-one-out, every batch row against the oracle (no sampling), and the
+  // same objective on the rows in reverse order.
+  const Eigen::Index n = 1500;
+  Eigen::MatrixXd X = nadaraya_test::uniform_vector(n, 0, 30, 7);
+  X(3, 0) = X(4, 0);
+  const Eigen::MatrixXd Y = X.array().sin().matrix();
+  const Eigen::VectorXd sample_weights = nadaraya_test::uniform_vector(n, 0.2, 2, 8);
+  const MatrixOf<Scalar> Xs = X.template cast<Scalar>(), Ys = Y.template cast<Scalar>();
+  const MatrixOf<Scalar> Xr = Xs.colwise().reverse(), Yr = Ys.colwise().reverse();
+  const Eigen::VectorXd theta = Eigen::VectorXd::Constant(1, std::log(0.02));
+  const double tolerance = std::is_same<Scalar, float>::value ? 1e-5 : 1e-12;
+  Worst worst;
+  for (bool weighted : {false, true}) {
+    for (bool leave_one_out : {true, false}) {
+      INFO("weighted " << weighted << ", leave_one_out " << leave_one_out);
+      const Eigen::VectorXd weights = weighted ? sample_weights : Eigen::VectorXd();
+      const Eigen::VectorXd reversed = weighted ? Eigen::VectorXd(weights.reverse()) : weights;
+      const ObjectiveOptions options = options_for(true, leave_one_out);
+      const OracleData exact(Xs, weights, options);
+      Eigen::VectorXd gradient, gradient_reversed;
+      const SquaredErrorObjective<Gaussian, Scalar> squared(Xs, Ys, weights, options);
+      const double value = squared.value_and_gradient(theta, gradient);
+      const OracleResult expected = nadaraya_test::oracle_squared_error<Gaussian>(exact, Ys, theta);
+      CHECK(values_agree<Scalar>(value, static_cast<double>(expected.value), worst));
+      CHECK(gradients_agree<Scalar>(gradient, expected.gradient.template cast<double>(), value,
+                                    static_cast<double>(expected.terms), worst));
+      const SquaredErrorObjective<Gaussian, Scalar> squared_reversed(Xr, Yr, reversed, options);
+      CHECK(squared_reversed.value_and_gradient(theta, gradient_reversed) ==
+            Approx(value).epsilon(tolerance));
+      CHECK((gradient_reversed - gradient).norm() <= tolerance * (gradient.norm() + 1e-300));
+
+      const LikelihoodObjective<Gaussian, Scalar> likelihood(Xs, weights, options);
+      const double log_likelihood = likelihood.value_and_gradient(theta, gradient);
+      const OracleResult expected_likelihood =
+          nadaraya_test::oracle_likelihood<Gaussian>(exact, theta);
+      CHECK(values_agree<Scalar>(log_likelihood, static_cast<double>(expected_likelihood.value),
+                                 worst));
+      CHECK(gradients_agree<Scalar>(gradient, expected_likelihood.gradient.template cast<double>(),
+                                    log_likelihood, static_cast<double>(expected_likelihood.terms),
+                                    worst));
+      // A batch: its rows' own terms, against the oracle's.
+      const std::vector<Eigen::Index> rows = {0, 3, 4, 700, 1499, 3};
+      const double batch = squared.batch_value_and_gradient(theta, rows, gradient);
+      const OracleResult expected_batch =
+          nadaraya_test::oracle_squared_error<Gaussian>(exact, Ys, theta, rows);
+      CHECK(values_agree<Scalar>(batch, static_cast<double>(expected_batch.value), worst));
+      CHECK(gradients_agree<Scalar>(gradient, expected_batch.gradient.template cast<double>(),
+                                    batch, static_cast<double>(expected_batch.terms), worst));
+    }
+  }
 }
 
 TEMPLATE_TEST_CASE("SoftmaxGradientAccumulator::add_block sums what add sums",

@@ -9,7 +9,7 @@ namespace nadaraya {
 namespace detail {
 
 /// Sample weights reduced to their ratios, as the estimators (training_set.hpp) and the objectives
-/// (objective_base.hpp) use them.
+/// (objective_data.hpp) use them.
 struct SampleWeights {
   Eigen::VectorXd relative;  ///< w_i scaled so that the largest is in [1, 2); empty: equal weights
   Eigen::VectorXd shares;    ///< p_i = w_i / sum w (1 / n for equal weights)
