@@ -335,10 +335,14 @@ struct CoreScratch {
   // call with 16 queries and 16 keys).
   // The panel block only where it is used, and only as large as the data's blocks (fewer keys
   // for large d).
+  // Both sized for the call, not the largest item: a 16 x 16 call at d = 32 would otherwise take
+  // 128 KiB, which glibc returns to the system after each call and faults back in.
   explicit CoreScratch(const CoreData<Scalar>& data)
-      : scores(CoreShape::group_queries * CoreShape::block_keys),
-        panels(data.keys_packed || data.use_gemm || data.sorted_line ? 0
-                                                                     : data.block_keys * data.d),
+      : scores(std::min<Index>(CoreShape::group_queries, std::max<Index>(data.m, 1)) *
+               CoreShape::block_keys),
+        panels(data.keys_packed || data.use_gemm || data.sorted_line
+                   ? 0
+                   : std::min(data.block_keys, data.n_padded) * data.d),
         partials((data.k + 1) * lanes, CoreShape::group_queries),
         line_blocks(data.sorted_line ? 2 * CoreShape::group_queries : 0) {}
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
