@@ -61,6 +61,10 @@ class LikelihoodObjective
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
       state.add_block(block, block.log_weight, block.max, nullptr, gradient, scratch);
     }
+    bool add_block_below(State& state, const PairBlock<Scalar>& block, Scalar slope,
+                         const BlockGradient<Scalar>& gradient) const {
+      return state.add_block_below(block, slope, nullptr, gradient);
+    }
     void seed(State& state, Scalar max) const { state.seed(max); }
     void merge(State& state, const State& shard) const { state.merge(shard); }
     bool reached(const State& /*state*/) const { return true; }  // no nearest-key fallback

@@ -48,8 +48,14 @@ template <class Term, class = void>
 struct takes_seeds : std::false_type {};
 template <class Term>
 struct takes_seeds<
-    Term, std::void_t<decltype(std::declval<const Term&>().seed(
-              std::declval<typename Term::State&>(), std::declval<typename Term::Scalar>()))>>
+    Term,
+    std::void_t<decltype(std::declval<const Term&>().seed(std::declval<typename Term::State&>(),
+                                                          std::declval<typename Term::Scalar>())),
+                decltype(std::declval<const Term&>().add_block_below(
+                    std::declval<typename Term::State&>(),
+                    std::declval<const PairBlock<typename Term::Scalar>&>(),
+                    std::declval<typename Term::Scalar>(),
+                    std::declval<const BlockGradient<typename Term::Scalar>&>()))>>
     : std::true_type {};
 
 /// The objectives' block accumulator on the engine's driver (detail/driver.hpp): per query of an
@@ -69,7 +75,9 @@ struct takes_seeds<
 ///   void add_nearest(State&, const std::vector<Index>& keys,    // compact kernels, unreached:
 ///                    const std::vector<double>& shares) const;  // nearest keys (nearest.hpp)
 ///   void finish(Index point, const State&, double& loss, double* gradient) const;
-///   void seed(State&, Scalar max) const;   // optional (takes_seeds): see sum_over_points
+///   // optional, both or neither (takes_seeds): see sum_over_points
+///   void seed(State&, Scalar max) const;
+///   bool add_block_below(State&, const PairBlock&, Scalar slope, const BlockGradient&) const;
 /// \endcode
 /// Keys come in the data's key order (ObjectiveData::key_order): a Term's per-key arrays for
 /// the blocks follow it; `point` in finish and the keys of add_nearest are rows.
@@ -133,14 +141,26 @@ class ObjectivePass {
     const Scalar last = columns[std::min(length, m_cut.keys() - key0) - 1];
     for (Eigen::Index t = 0; t < item.count; ++t) {
       const Eigen::Index q = item.query0 + t;
-      // A block whose every weight flushes to 0 against the query's seed adds nothing, bit for
-      // bit: the Term's state would skip it (SoftmaxGradientAccumulator::add_block).
-      if (m_seeds != nullptr &&
-          exp_neg_flushes_from(m_seeds[q] - line_interval_bound(m_queries(q, 0), first, last, slope,
-                                                                m_log_max_weight))) {
-        continue;
-      }
+      const Eigen::Index skip = m_excluded[static_cast<std::size_t>(q)];
+      const bool excludes = skip >= key0 && skip < key0 + length;
+      State& state = m_states[static_cast<std::size_t>(item.shard * m_cut.queries() + q)];
       for (Eigen::Index j = 0; j < d; ++j) point[j] = m_queries(q, j);
+      if constexpr (takes_seeds<Term>::value && linear) {
+        if (m_seeds != nullptr) {
+          const Scalar bound = line_interval_bound(point[0], first, last, slope, m_log_max_weight);
+          // A block whose every weight flushes to 0 against the query's seed adds nothing, bit
+          // for bit: the Term's state would skip it (SoftmaxGradientAccumulator::add_block).
+          if (exp_neg_flushes_from(m_seeds[q] - bound)) continue;
+          // A block below the seed leaves the running maximum where it is: its log-weights
+          // need not be stored, nor their maximum found.
+          const PairBlock<Scalar> below{q,       key0,  length,  nullptr, bound, nullptr,
+                                        weights, point, columns, padded,  d};
+          if (bound <= m_seeds[q] && !excludes &&
+              m_term.add_block_below(state, below, slope, gradient_of(below, nullptr))) {
+            continue;
+          }
+        }
+      }
       Scalar max = minus_infinity;
       if (fused) {
         max = linear_block_log_weights(d, columns, padded, point, weights, slope, length, distance,
@@ -164,15 +184,13 @@ class ObjectivePass {
       }
       // The excluded key (leave-one-out: usually the block's maximum) is in one block per
       // query; that block's maximum is taken again without it.
-      const Eigen::Index skip = m_excluded[static_cast<std::size_t>(q)];
-      const bool excludes = skip >= key0 && skip < key0 + length;
       if (excludes) logs[skip - key0] = minus_infinity;
       if (!fused || excludes) max = lane_max_of(logs, length, scratch.halves.data());
       if (!(max > minus_infinity)) continue;
       const PairBlock<Scalar> block{q,       key0,  length,  logs,   max, distance,
                                     weights, point, columns, padded, d};
-      m_term.add_block(m_states[static_cast<std::size_t>(item.shard * m_cut.queries() + q)], block,
-                       gradient_of(block, scratch.factors.data()), scratch.term.data());
+      m_term.add_block(state, block, gradient_of(block, scratch.factors.data()),
+                       scratch.term.data());
     }
   }
 
@@ -232,21 +250,14 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   if (m == 0) fail(where, "argument 'rows' is empty");
   const int threads = resolve_threads(data.options().threads, where);
   const PassCut cut = PassCut::of<Scalar>(m, n, d);
-  // The keys and their log-weights padded to the granule (weight zero on the padding).
-  // In the pass's key order (detail/key_order.hpp): `position` of a row.
+  // The keys and their log-weights padded to the granule (weight zero on the padding), in the
+  // pass's key order (detail/key_order.hpp): `position` of a row.
   const KeyOrder& order = data.key_order();
-  Matrix keys = Matrix::Zero(cut.padded_keys(), d);
-  scale_keys(data.data(), widths, keys, where);
-  Vector log_weights =
-      Vector::Constant(cut.padded_keys(), -std::numeric_limits<Scalar>::infinity());
-  log_weights.head(n) = data.log_shares();
-  if (order.sorted()) {
-    const Matrix scaled = keys.topRows(n);
-    for (Eigen::Index position = 0; position < n; ++position) {
-      keys.row(position) = scaled.row(order.row(position));
-      log_weights(position) = data.log_shares()(order.row(position));
-    }
-  }
+  const Vector& log_weights = data.key_log_weights();
+  NADARAYA_ASSERT(log_weights.size() == cut.padded_keys());
+  Matrix keys(cut.padded_keys(), d);
+  keys.bottomRows(cut.padded_keys() - n).setZero();
+  scale_keys(data.keys(), widths, keys, where);
   Matrix queries(m, d);
   std::vector<Eigen::Index> excluded(rows.size(), -1);
   for (Eigen::Index q = 0; q < m; ++q) {

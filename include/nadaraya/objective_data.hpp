@@ -9,6 +9,7 @@
 
 #include "detail/centre.hpp"  // weighted_centre, centre_rows
 #include "detail/check.hpp"
+#include "detail/driver.hpp"          // padded_key_count
 #include "detail/key_order.hpp"       // KeyOrder: the keys along the line in one dimension
 #include "detail/sample_weights.hpp"  // sample_weights
 #include "errors.hpp"
@@ -48,11 +49,21 @@ class ObjectiveData {
     }
     // Normalised as the estimators' fit() does: weights near 1e308 act as their ratios.
     SampleWeights sample = sample_weights(weights, X.rows());
-    m_data = centre_rows<Scalar>(X, weighted_centre(X, sample.relative));
+    Matrix centred = centre_rows<Scalar>(X, weighted_centre(X, sample.relative));
     m_weights = std::move(sample.relative);
     m_shares = std::move(sample.shares);
     m_log_shares = sample.log_shares.template cast<Scalar>();  // -inf for a zero weight
-    m_key_order = pass_key_order(m_data);
+    m_key_order = pass_key_order(centred);
+    // The pass reads both in key order: arranged once here, not at every evaluation.
+    const Eigen::Index n = X.rows();
+    m_keys.resize(n, X.cols());
+    m_key_log_weights =
+        Vector::Constant(padded_key_count<Scalar>(n), -std::numeric_limits<Scalar>::infinity());
+    for (Eigen::Index position = 0; position < n; ++position) {
+      const Eigen::Index row = m_key_order.row(position);
+      m_keys.row(position) = centred.row(row);
+      m_key_log_weights(position) = m_log_shares(row);
+    }
     Eigen::Index positive = 0;
     for (Eigen::Index i = 0; i < m_log_shares.size(); ++i)
       positive += m_log_shares(i) > -std::numeric_limits<Scalar>::infinity() ? 1 : 0;
@@ -61,11 +72,14 @@ class ObjectiveData {
     }
   }
 
-  Eigen::Index samples() const { return m_data.rows(); }
-  Eigen::Index dimensions() const { return m_data.cols(); }
-  Eigen::Index parameters() const { return m_options.per_dimension ? m_data.cols() : 1; }
+  Eigen::Index samples() const { return m_keys.rows(); }
+  Eigen::Index dimensions() const { return m_keys.cols(); }
+  Eigen::Index parameters() const { return m_options.per_dimension ? m_keys.cols() : 1; }
   const ObjectiveOptions& options() const { return m_options; }
-  const Matrix& data() const { return m_data; }
+  /// The centred data in the pass's key order (key_order: row `key_order().row(p)` at p).
+  const Matrix& keys() const { return m_keys; }
+  /// log p_k in the key order, padded with -inf to padded_key_count<Scalar>(n) entries.
+  const Vector& key_log_weights() const { return m_key_log_weights; }
   /// The sample weights scaled so that the largest is in [1, 2); empty for equal weights.
   const Eigen::VectorXd& weights() const { return m_weights; }
   /// p_i = w_i / sum w.
@@ -96,11 +110,12 @@ class ObjectiveData {
 
  private:
   ObjectiveOptions m_options;  // leave-one-out, per dimension, threads
-  Matrix m_data;               // X minus its weighted mean, n x d
+  Matrix m_keys;               // X minus its weighted mean, n x d, in the key order
   Eigen::VectorXd m_weights;   // sample weights, the largest scaled into [1, 2); empty for equal
   Eigen::VectorXd m_shares;    // p_i = w_i / sum w
   Vector m_log_shares;         // log p_i; -inf for zero weights
   KeyOrder m_key_order;        // the pass's key order
+  Vector m_key_log_weights;    // log p_k in the key order, padded with -inf
 };
 
 }  // namespace detail

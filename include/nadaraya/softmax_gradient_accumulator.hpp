@@ -166,6 +166,41 @@ class SoftmaxGradientAccumulator {
     }
   }
 
+  /// add_block for a block known to lie below the running maximum (finite: a seeded state):
+  /// every log-weight slope r2_k + block.key_log_weight[k] of a linear log-profile, with r2 from
+  /// block.key_columns, is at most max_log_weight(). They are formed inside the one pass over the
+  /// keys, never stored (block.log_weight and block.r2 are not read): the sorted line's blocks
+  /// away from the query. The same sums, bit for bit, as add_block over those log-weights. False:
+  /// not a shape the one pass takes (see add_fused_block; one shared width needs one
+  /// coordinate), nothing added.
+  bool add_block_below(const PairBlock<Scalar>& block, Scalar slope, const Scalar* const* values,
+                       const BlockGradient<Scalar>& gradient) {
+    NADARAYA_ASSERT(m_max > -std::numeric_limits<Scalar>::infinity());
+    const bool shaped = gradient.factors == nullptr && m_outputs <= 1 && m_parameters >= 1 &&
+                        m_parameters <= 4 &&
+                        block.dimensions == (gradient.per_dimension ? m_parameters : 1);
+    if (!shaped) return false;
+    if (!gradient.per_dimension) {
+      add_moments<1, false, true>(block, block.key_log_weight, slope, m_max, values,
+                                  gradient.factor);
+      return true;
+    }
+    switch (m_parameters) {
+      case 1:
+        return add_moments<1, true, true>(block, block.key_log_weight, slope, m_max, values,
+                                          gradient.factor);
+      case 2:
+        return add_moments<2, true, true>(block, block.key_log_weight, slope, m_max, values,
+                                          gradient.factor);
+      case 3:
+        return add_moments<3, true, true>(block, block.key_log_weight, slope, m_max, values,
+                                          gradient.factor);
+      default:
+        return add_moments<4, true, true>(block, block.key_log_weight, slope, m_max, values,
+                                          gradient.factor);
+    }
+  }
+
   /// Starts an empty state's running maximum at `max`, a lower bound of the largest log-weight to
   /// come (from the query's nearest keys): blocks that flush to 0 against it are skipped from the
   /// first one on, not only once the maximum has been reached.
@@ -213,41 +248,47 @@ class SoftmaxGradientAccumulator {
                        const Scalar* const* values, const BlockGradient<Scalar>& gradient) {
     if (gradient.factors != nullptr || m_outputs > 1) return false;
     if (!gradient.per_dimension)
-      return m_parameters == 1 &&
-             add_moments<1, false>(block, log_weights, reference, values, gradient.factor);
+      return m_parameters == 1 && add_moments<1, false, false>(block, log_weights, Scalar(0),
+                                                               reference, values, gradient.factor);
     switch (m_parameters) {
       case 1:
-        return add_moments<1, true>(block, log_weights, reference, values, gradient.factor);
+        return add_moments<1, true, false>(block, log_weights, Scalar(0), reference, values,
+                                           gradient.factor);
       case 2:
-        return add_moments<2, true>(block, log_weights, reference, values, gradient.factor);
+        return add_moments<2, true, false>(block, log_weights, Scalar(0), reference, values,
+                                           gradient.factor);
       case 3:
-        return add_moments<3, true>(block, log_weights, reference, values, gradient.factor);
+        return add_moments<3, true, false>(block, log_weights, Scalar(0), reference, values,
+                                           gradient.factor);
       case 4:
-        return add_moments<4, true>(block, log_weights, reference, values, gradient.factor);
+        return add_moments<4, true, false>(block, log_weights, Scalar(0), reference, values,
+                                           gradient.factor);
       default:
         return false;
     }
   }
 
-  template <int Dims, bool PerDimension>
-  bool add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
-                   const Scalar* const* values, Scalar factor) {
+  template <int Dims, bool PerDimension, bool FromKeys>
+  bool add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar slope,
+                   Scalar reference, const Scalar* const* values, Scalar factor) {
     if (m_outputs == 0) {
-      add_moments<Dims, 0, PerDimension>(block, log_weights, reference, values, factor);
+      add_moments<Dims, 0, PerDimension, FromKeys>(block, log_weights, slope, reference, values,
+                                                   factor);
     } else {
-      add_moments<Dims, 1, PerDimension>(block, log_weights, reference, values, factor);
+      add_moments<Dims, 1, PerDimension, FromKeys>(block, log_weights, slope, reference, values,
+                                                   factor);
     }
     return true;
   }
 
-  template <int Dims, int Outputs, bool PerDimension>
-  void add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
-                   const Scalar* const* values, Scalar factor) {
+  template <int Dims, int Outputs, bool PerDimension, bool FromKeys>
+  void add_moments(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar slope,
+                   Scalar reference, const Scalar* const* values, Scalar factor) {
     constexpr int weight_sums = 1 + Outputs;  // s and v: the rest are derivative sums
     Scalar sums[weight_sums + Dims * (1 + Outputs)];
-    detail::block_moments<Dims, Outputs, PerDimension>(block.key_columns, block.stride,
-                                                       block.query_point, block.r2, block.count,
-                                                       log_weights, reference, values, sums);
+    detail::block_moments<Dims, Outputs, PerDimension, FromKeys>(
+        block.key_columns, block.stride, block.query_point, block.r2, block.count, log_weights,
+        slope, reference, values, sums);
     Scalar* state = m_buffer.data();  // the same layout as sums
     for (int s = 0; s < weight_sums; ++s) state[s] += sums[s];
     for (int s = weight_sums; s < weight_sums + Dims * (1 + Outputs); ++s)

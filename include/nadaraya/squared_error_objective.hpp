@@ -81,13 +81,19 @@ class SquaredErrorObjective
     }
     void add_block(State& state, const PairBlock<Scalar>& block,
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
+      state.moments.add_block(block, block.log_weight, block.max, values_at(state, block.begin),
+                              gradient, scratch);
+    }
+    bool add_block_below(State& state, const PairBlock<Scalar>& block, Scalar slope,
+                         const BlockGradient<Scalar>& gradient) const {
+      return state.moments.add_block_below(block, slope, values_at(state, block.begin), gradient);
+    }
+    // The value columns at key `begin` (in the pass's key order).
+    const Scalar* const* values_at(State& state, Eigen::Index begin) const {
       const Matrix& outputs = objective.m_block_outputs;
-      for (Eigen::Index c = 0; c < outputs.cols(); ++c) {
-        state.values[static_cast<std::size_t>(c)] =
-            outputs.data() + c * outputs.rows() + block.begin;
-      }
-      state.moments.add_block(block, block.log_weight, block.max, state.values.data(), gradient,
-                              scratch);
+      for (Eigen::Index c = 0; c < outputs.cols(); ++c)
+        state.values[static_cast<std::size_t>(c)] = outputs.data() + c * outputs.rows() + begin;
+      return state.values.data();
     }
     void seed(State& state, Scalar max) const { state.moments.seed(max); }
     void merge(State& state, const State& shard) const { state.moments.merge(shard.moments); }

@@ -202,13 +202,13 @@ TEMPLATE_TEST_CASE(
     constexpr int Outputs = decltype(outputs)::value;
     std::vector<Scalar> sums(static_cast<std::size_t>(1 + Outputs + dims * (1 + Outputs)));
     if (dims == 1) {
-      detail::block_moments<1, Outputs, PerDimension>(columns.data(), count, point.data(),
-                                                      r2.data(), count, log_weights.data(),
-                                                      reference, value_columns, sums.data());
+      detail::block_moments<1, Outputs, PerDimension>(
+          columns.data(), count, point.data(), r2.data(), count, log_weights.data(), Scalar(0),
+          reference, value_columns, sums.data());
     } else {
-      detail::block_moments<2, Outputs, PerDimension>(columns.data(), count, point.data(),
-                                                      r2.data(), count, log_weights.data(),
-                                                      reference, value_columns, sums.data());
+      detail::block_moments<2, Outputs, PerDimension>(
+          columns.data(), count, point.data(), r2.data(), count, log_weights.data(), Scalar(0),
+          reference, value_columns, sums.data());
     }
     std::vector<long double> expected(sums.size(), 0), magnitude(sums.size(), 0);
     for (Index k = 0; k < count; ++k) {
@@ -284,4 +284,51 @@ TEST_CASE("SIMD: multiply_add is fused exactly where the target has a hardware F
   const float af = 1 + std::ldexp(1.0f, -13), bf = 1 - std::ldexp(1.0f, -13);
   const float expected_float = detail::multiply_add_is_fused ? -std::ldexp(1.0f, -26) : 0.0f;
   CHECK(detail::multiply_add(af, bf, -1.0f) == expected_float);
+}
+
+TEMPLATE_TEST_CASE(
+    "SIMD: block moments with the log-weights formed from the keys (FromKeys) are bit for bit "
+    "those over the stored log-weights",
+    "[simd]", float, double) {
+  using Scalar = TestType;
+  INFO(nadaraya_test::simd_description());
+  const Index count = 3 * detail::lane_count<Scalar>();
+  const Scalar slope = Scalar(-0.5);
+  const auto values = uniform<Scalar>(static_cast<std::size_t>(count), -2, 2, 52);
+  const Scalar* value_columns[1] = {values.data()};
+  // Dims key columns (one shared width: one column), log p_k with a key that does not count.
+  auto check = [&](auto dims, auto outputs, auto per_dimension) {
+    constexpr int Dims = decltype(dims)::value;
+    constexpr int Outputs = decltype(outputs)::value;
+    constexpr bool PerDimension = decltype(per_dimension)::value;
+    const auto columns = uniform<Scalar>(static_cast<std::size_t>(count * Dims), -3, 3, 53);
+    const auto point = uniform<Scalar>(static_cast<std::size_t>(Dims), -1, 1, 54);
+    auto key_log_weights = uniform<Scalar>(static_cast<std::size_t>(count), -4, 0, 55);
+    key_log_weights[5] = -std::numeric_limits<Scalar>::infinity();
+    std::vector<Scalar> r2(static_cast<std::size_t>(count)), log_weights(r2.size());
+    const Scalar max = detail::linear_block_log_weights<Dims>(columns.data(), count, point.data(),
+                                                              key_log_weights.data(), slope, count,
+                                                              r2.data(), log_weights.data());
+    // Below the reference, as the pass guarantees; and exactly at it (the block's own maximum).
+    for (const Scalar reference : {max, max + Scalar(1.5)}) {
+      constexpr std::size_t size = 1 + Outputs + Dims * (1 + Outputs);
+      Scalar stored[size], formed[size];
+      detail::block_moments<Dims, Outputs, PerDimension>(columns.data(), count, point.data(),
+                                                         r2.data(), count, log_weights.data(),
+                                                         slope, reference, value_columns, stored);
+      detail::block_moments<Dims, Outputs, PerDimension, true>(
+          columns.data(), count, point.data(), static_cast<const Scalar*>(nullptr), count,
+          key_log_weights.data(), slope, reference, value_columns, formed);
+      for (std::size_t s = 0; s < size; ++s) {
+        INFO("dims " << Dims << ", outputs " << Outputs << ", sum " << s);
+        CHECK(stored[s] != 0);  // no sum is trivially equal
+        CHECK(formed[s] == stored[s]);
+      }
+    }
+  };
+  check(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{}, std::true_type{});
+  check(std::integral_constant<int, 1>{}, std::integral_constant<int, 0>{}, std::false_type{});
+  check(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{}, std::false_type{});
+  check(std::integral_constant<int, 3>{}, std::integral_constant<int, 1>{}, std::true_type{});
+  check(std::integral_constant<int, 4>{}, std::integral_constant<int, 0>{}, std::true_type{});
 }

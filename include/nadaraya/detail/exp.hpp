@@ -178,23 +178,24 @@ NADARAYA_ALWAYS_INLINE Scalar exp_neg(Scalar y) noexcept {
   return twice_exp_r * half_scale;
 }
 
-/// exp_neg on a packet of simd::Packet<Scalar>, for loops written with packets (block_moments):
-/// the same operations in the same order, so the same bits as the scalar form lane by lane. A
-/// loop calling the scalar form is vectorised at the compiler's preferred width (GCC: 256 bits on
-/// Intel's AVX-512 chips); a packet is the widest the target has.
+/// exp(x) for x <= 0 (-inf included) on a packet of simd::Packet<Scalar>, for loops written with
+/// packets (block_moments): exp_neg's operations on -x in the same order, so the same bits as
+/// exp_neg(-x) lane by lane (negating and clamping commute exactly: max(x, -c) = -min(-x, c); and
+/// -n = shifter - shifted exactly). Callers that hold l - M rather than M - l save the negation.
+/// A loop calling the scalar form is vectorised at the compiler's preferred width (GCC: 256 bits
+/// on Intel's AVX-512 chips); a packet is the widest the target has.
 template <class Scalar, class P>
-NADARAYA_ALWAYS_INLINE P exp_neg_packet(const P& y) noexcept {
+NADARAYA_ALWAYS_INLINE P exp_nonpositive_packet(const P& x) noexcept {
   using C = ExpConstants<Scalar>;
   constexpr std::size_t degree = C::degree;
   constexpr auto& c = C::twice_q;
   const auto constant = [](Scalar value) { return simd::broadcast<Scalar>(value); };
-  // y >= 0, no NaN: the floating minimum clamps as the scalar form's integer minimum does.
-  const P x = simd::negate(simd::minimum(y, constant(C::clamp)));
-  const P shifted = simd::multiply_add(x, constant(C::log2e), constant(C::shifter));
-  const P n = simd::subtract(shifted, constant(C::shifter));
-  const P minus_n = simd::negate(n);
+  // x <= 0, no NaN: the floating maximum clamps as the scalar form's integer minimum does.
+  const P clamped = simd::maximum(x, constant(-C::clamp));
+  const P shifted = simd::multiply_add(clamped, constant(C::log2e), constant(C::shifter));
+  const P minus_n = simd::subtract(constant(C::shifter), shifted);
   const P r = simd::multiply_add(minus_n, constant(C::ln2_lo),
-                                 simd::multiply_add(minus_n, constant(C::ln2_hi), x));
+                                 simd::multiply_add(minus_n, constant(C::ln2_hi), clamped));
   P q;
   if constexpr (C::split_powers) {
     constexpr std::size_t high = degree - 2;
@@ -214,6 +215,12 @@ NADARAYA_ALWAYS_INLINE P exp_neg_packet(const P& y) noexcept {
   const P half_scale = simd::shift_bits<Scalar, C::mantissa_bits>(
       shifted, static_cast<typename C::Bits>(C::shifter_bits - C::exponent_bias + 1));
   return simd::multiply(twice_exp_r, half_scale);
+}
+
+/// exp_neg on a packet (y >= 0, +inf included): the same bits as the scalar form lane by lane.
+template <class Scalar, class P>
+NADARAYA_ALWAYS_INLINE P exp_neg_packet(const P& y) noexcept {
+  return exp_nonpositive_packet<Scalar>(simd::negate(y));
 }
 
 /// True when exp_neg(y') is exactly 0 for every y' >= y: y is at or past the clamp (exp_neg is

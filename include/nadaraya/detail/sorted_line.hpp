@@ -114,19 +114,20 @@ inline void line_accumulate(const CoreData<Scalar>& data, Scalar query, Index ke
     const Packet point = simd::broadcast<Scalar>(query);
     const Packet top = simd::broadcast<Scalar>(max);
     const Packet slope = simd::broadcast<Scalar>(static_cast<Scalar>(Score::slope));
-    const Packet rise = simd::broadcast<Scalar>(static_cast<Scalar>(-Score::slope));
+    const Packet minus_top = simd::broadcast<Scalar>(-max);
     const Packet minus_reference = simd::broadcast<Scalar>(-reference);
     accumulate_weights(
         length, data.k == 1 ? data.line_values.data() + key0 : nullptr,
         [&](Index at) {
           const Packet difference = simd::subtract(point, simd::load(keys + at));
           const Packet r2 = simd::multiply(difference, difference);
-          if constexpr (Weighted) {  // line_weight's exponents, in packets
-            return exp_neg_packet<Scalar>(simd::subtract(
-                top,
-                simd::add(simd::multiply_add(slope, r2, minus_reference), simd::load(log_w + at))));
+          // line_weight's exponents, negated (exactly: exp_nonpositive_packet takes l - M)
+          if constexpr (Weighted) {
+            return exp_nonpositive_packet<Scalar>(simd::subtract(
+                simd::add(simd::multiply_add(slope, r2, minus_reference), simd::load(log_w + at)),
+                top));
           } else {
-            return exp_neg_packet<Scalar>(simd::multiply_add(rise, r2, top));
+            return exp_nonpositive_packet<Scalar>(simd::multiply_add(slope, r2, minus_top));
           }
         },
         partials);

@@ -103,9 +103,9 @@ NADARAYA_ALWAYS_INLINE void accumulate_weights(Index length, const Scalar* y, We
 /// give 0), added lane by lane to the sum and, times y_i, to each value column's sum.
 ///
 /// With at most one value column the exponential and the sums run in one loop
-/// (accumulate_weights, exp_neg_packet); the weights never go back to memory. With more columns
-/// the weights are written back to the row first and each column is a second pass over them,
-/// which keeps the loop's registers bounded.
+/// (accumulate_weights, exp_nonpositive_packet); the weights never go back to memory. With more
+/// columns the weights are written back to the row first and each column is a second pass over
+/// them, which keeps the loop's registers bounded.
 template <class Scalar>
 inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index length, Scalar* row,
                                Scalar offset, Scalar* partials) {
@@ -115,12 +115,14 @@ inline void exp_accumulate_row(const CoreData<Scalar>& data, Index key0, Index l
   if (data.k <= 1) {
     accumulate_weights(
         length, data.k == 1 ? data.values_at(0, key0) : nullptr,
-        [&](Index at) { return exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + at))); },
+        [&](Index at) {
+          return exp_nonpositive_packet<Scalar>(simd::subtract(simd::load(row + at), top));
+        },
         partials);
     return;
   }
   for (Index i = 0; i < length; i += P)
-    simd::store(row + i, exp_neg_packet<Scalar>(simd::subtract(top, simd::load(row + i))));
+    simd::store(row + i, exp_nonpositive_packet<Scalar>(simd::subtract(simd::load(row + i), top)));
   Scalar sum[L] = {};
   for (Index i = 0; i < length; i += L) {
     for (Index l = 0; l < L; ++l) sum[l] += row[i + l];
