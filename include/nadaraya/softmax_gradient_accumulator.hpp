@@ -2,8 +2,11 @@
 #define NADARAYA_SOFTMAX_GRADIENT_ACCUMULATOR_HPP
 
 #include <Eigen/Core>
-#include <cmath>  // std::exp, std::log
+#include <array>
+#include <cmath>    // std::exp, std::log
+#include <cstddef>  // std::size_t
 #include <limits>
+#include <vector>
 
 #include "config.hpp"                // NADARAYA_ASSERT
 #include "detail/block_moments.hpp"  // the block's sums in one pass
@@ -62,11 +65,13 @@ class SoftmaxGradientAccumulator {
   explicit SoftmaxGradientAccumulator(Eigen::Index outputs = 0, Eigen::Index parameters = 0)
       : m_outputs(outputs),
         m_parameters(parameters),
-        m_buffer(Vector::Zero(1 + outputs + parameters + parameters * outputs)) {}
+        m_size(1 + outputs + parameters + parameters * outputs) {
+    if (m_size > inline_size) m_heap.assign(static_cast<std::size_t>(m_size), Scalar(0));
+  }
 
   void reset() {
     m_max = -std::numeric_limits<Scalar>::infinity();
-    m_buffer.setZero();
+    buffer().setZero();
   }
 
   /// Adds a key of log-weight `log_weight` (-inf: skipped), derivative vector `gradient` (p
@@ -76,7 +81,7 @@ class SoftmaxGradientAccumulator {
     if (log_weight > m_max) {
       // A new maximum: bring everything summed so far to the new reference (0 for the first key).
       if (m_max > -std::numeric_limits<Scalar>::infinity())
-        m_buffer *= std::exp(m_max - log_weight);
+        buffer() *= std::exp(m_max - log_weight);
       m_max = log_weight;
       weight = Scalar(1);
     } else if (log_weight > -std::numeric_limits<Scalar>::infinity()) {
@@ -84,7 +89,7 @@ class SoftmaxGradientAccumulator {
     } else {
       return;
     }
-    Scalar* sum = m_buffer.data();
+    Scalar* sum = data();
     Scalar* values = sum + 1;
     Scalar* gradients = values + m_outputs;
     Scalar* cross = gradients + m_parameters;
@@ -117,7 +122,7 @@ class SoftmaxGradientAccumulator {
     if (!(max > -std::numeric_limits<Scalar>::infinity())) return;
     if (max > m_max) {
       // Once per block, not per key: bring the sums so far to the new reference.
-      if (m_max > -std::numeric_limits<Scalar>::infinity()) m_buffer *= std::exp(m_max - max);
+      if (m_max > -std::numeric_limits<Scalar>::infinity()) buffer() *= std::exp(m_max - max);
       m_max = max;
     }
     // Every weight of the block flushes to exactly 0, and so does every term it would add: skip
@@ -132,7 +137,7 @@ class SoftmaxGradientAccumulator {
     // exp(l_k - M) <= 1; exp_neg(+inf) = 0 for the skipped keys.
     for (Eigen::Index k = 0; k < count; ++k)
       weights[k] = detail::exp_neg(reference - log_weights[k]);
-    Scalar* sum = m_buffer.data();
+    Scalar* sum = data();
     Scalar* value_sums = sum + 1;
     Scalar* gradients = value_sums + m_outputs;
     Scalar* cross = gradients + m_parameters;
@@ -211,31 +216,31 @@ class SoftmaxGradientAccumulator {
 
   /// Folds in the state of a disjoint set of keys: afterwards *this is the state of the union.
   void merge(const SoftmaxGradientAccumulator& other) {
-    NADARAYA_ASSERT(other.m_buffer.size() == m_buffer.size());
+    NADARAYA_ASSERT(other.m_size == m_size);
     if (other.empty()) return;
     if (empty()) {
       *this = other;
       return;
     }
     const Scalar max = m_max > other.m_max ? m_max : other.m_max;
-    m_buffer = m_buffer * std::exp(m_max - max) + other.m_buffer * std::exp(other.m_max - max);
+    buffer() = buffer() * std::exp(m_max - max) + other.buffer() * std::exp(other.m_max - max);
     m_max = max;
   }
 
   /// True until a key with a positive weight has been added.
-  bool empty() const { return !(m_buffer(0) > 0); }
+  bool empty() const { return !(data()[0] > 0); }
   Scalar max_log_weight() const { return m_max; }
   /// s: the sum of the weights relative to exp(M).
-  Scalar scaled_sum() const { return m_buffer(0); }
+  Scalar scaled_sum() const { return data()[0]; }
   /// log of the sum of the weights; -inf when empty.
   Scalar log_sum() const {
-    return empty() ? -std::numeric_limits<Scalar>::infinity() : m_max + std::log(m_buffer(0));
+    return empty() ? -std::numeric_limits<Scalar>::infinity() : m_max + std::log(data()[0]);
   }
   /// v_c, G_j and C_jc, relative to exp(M).
-  Scalar scaled_value(Eigen::Index c) const { return m_buffer(1 + c); }
-  Scalar scaled_gradient(Eigen::Index j) const { return m_buffer(1 + m_outputs + j); }
+  Scalar scaled_value(Eigen::Index c) const { return data()[1 + c]; }
+  Scalar scaled_gradient(Eigen::Index j) const { return data()[1 + m_outputs + j]; }
   Scalar scaled_cross(Eigen::Index j, Eigen::Index c) const {
-    return m_buffer(1 + m_outputs + m_parameters + j * m_outputs + c);
+    return data()[1 + m_outputs + m_parameters + j * m_outputs + c];
   }
   Eigen::Index outputs() const { return m_outputs; }
   Eigen::Index parameters() const { return m_parameters; }
@@ -289,7 +294,7 @@ class SoftmaxGradientAccumulator {
     detail::block_moments<Dims, Outputs, PerDimension, FromKeys>(
         block.key_columns, block.stride, block.query_point, block.r2, block.count, log_weights,
         slope, reference, values, sums);
-    Scalar* state = m_buffer.data();  // the same layout as sums
+    Scalar* state = data();  // the same layout as sums
     for (int s = 0; s < weight_sums; ++s) state[s] += sums[s];
     for (int s = weight_sums; s < weight_sums + Dims * (1 + Outputs); ++s)
       state[s] += factor * sums[s];
@@ -298,7 +303,18 @@ class SoftmaxGradientAccumulator {
   Eigen::Index m_outputs;                                   // q: value entries per key
   Eigen::Index m_parameters;                                // p: derivative entries per key
   Scalar m_max = -std::numeric_limits<Scalar>::infinity();  // running maximum log-weight
-  Vector m_buffer;                                          // [s | v (q) | G (p) | C (p x q)]
+  // The state [s | v (q) | G (p) | C (p x q)], m_size entries: inside the object up to
+  // inline_size (one output and four widths), so that the objectives' per-query states, made at
+  // every evaluation, cost no allocation; on the heap beyond.
+  static constexpr Eigen::Index inline_size = 10;
+  Eigen::Index m_size;
+  std::array<Scalar, inline_size> m_inline{};
+  std::vector<Scalar> m_heap;
+
+  Scalar* data() { return m_size > inline_size ? m_heap.data() : m_inline.data(); }
+  const Scalar* data() const { return m_size > inline_size ? m_heap.data() : m_inline.data(); }
+  Eigen::Map<Vector> buffer() { return Eigen::Map<Vector>(data(), m_size); }
+  Eigen::Map<const Vector> buffer() const { return Eigen::Map<const Vector>(data(), m_size); }
 };
 }  // namespace nadaraya
 

@@ -64,16 +64,14 @@ class SquaredErrorObjective
     using Scalar = Scalar_;
     struct State {
       SoftmaxGradientAccumulator<Scalar> moments;
-      Eigen::RowVectorXd nearest;         // the nearest keys' mean output if unreached, or empty
-      std::vector<const Scalar*> values;  // scratch: the value columns at a block's first key
+      Eigen::RowVectorXd nearest;  // the nearest keys' mean output if unreached, or empty
     };
     const SquaredErrorObjective& objective;
     Eigen::Index parameters;  // entries of the gradient; 0: the value only
 
     State start() const {
       const Eigen::Index k = objective.m_outputs.cols();
-      return State{SoftmaxGradientAccumulator<Scalar>(k, parameters), Eigen::RowVectorXd(),
-                   std::vector<const Scalar*>(static_cast<std::size_t>(k))};
+      return State{SoftmaxGradientAccumulator<Scalar>(k, parameters), Eigen::RowVectorXd()};
     }
     void reset(State& state) const {
       state.moments.reset();
@@ -81,19 +79,29 @@ class SquaredErrorObjective
     }
     void add_block(State& state, const PairBlock<Scalar>& block,
                    const BlockGradient<Scalar>& gradient, Scalar* scratch) const {
-      state.moments.add_block(block, block.log_weight, block.max, values_at(state, block.begin),
-                              gradient, scratch);
+      with_values(block.begin, [&](const Scalar* const* values) {
+        state.moments.add_block(block, block.log_weight, block.max, values, gradient, scratch);
+        return true;
+      });
     }
     bool add_block_below(State& state, const PairBlock<Scalar>& block, Scalar slope,
                          const BlockGradient<Scalar>& gradient) const {
-      return state.moments.add_block_below(block, slope, values_at(state, block.begin), gradient);
+      return with_values(block.begin, [&](const Scalar* const* values) {
+        return state.moments.add_block_below(block, slope, values, gradient);
+      });
     }
-    // The value columns at key `begin` (in the pass's key order).
-    const Scalar* const* values_at(State& state, Eigen::Index begin) const {
+    // body(values) with the value columns at key `begin` (in the pass's key order), on the stack
+    // for up to eight columns: the states are made at every evaluation, and stay small.
+    template <class Body>
+    bool with_values(Eigen::Index begin, Body&& body) const {
+      constexpr Eigen::Index few = 8;
       const Matrix& outputs = objective.m_block_outputs;
+      const Scalar* local[few];
+      std::vector<const Scalar*> many(outputs.cols() > few ? outputs.cols() : 0);
+      const Scalar** values = outputs.cols() > few ? many.data() : local;
       for (Eigen::Index c = 0; c < outputs.cols(); ++c)
-        state.values[static_cast<std::size_t>(c)] = outputs.data() + c * outputs.rows() + begin;
-      return state.values.data();
+        values[c] = outputs.data() + c * outputs.rows() + begin;
+      return body(values);
     }
     void seed(State& state, Scalar max) const { state.moments.seed(max); }
     void merge(State& state, const State& shard) const { state.moments.merge(shard.moments); }
