@@ -2,7 +2,8 @@
 #define NADARAYA_BANDWIDTH_HPP
 
 #include <Eigen/Core>
-#include <algorithm>  // std::sort, std::min
+#include <algorithm>  // std::sort, std::nth_element, std::min_element, std::min
+#include <cstddef>    // std::ptrdiff_t
 #include <cmath>
 #include <numeric>  // std::iota
 #include <vector>
@@ -116,8 +117,7 @@ class Bandwidth {
       const double sd = constant ? 0.0 : weighted_sd(column, w);
       double spread = sd;
       if (m_rule == Rule::silverman) {
-        const double iqr = weighted_quantile(column, w, 0.75, weights.size() == 0) -
-                           weighted_quantile(column, w, 0.25, weights.size() == 0);
+        const double iqr = weighted_iqr(column, w, weights.size() == 0);
         if (iqr > 0 && !constant) spread = std::min(sd, iqr / 1.349);
       }
       if (!(spread > 0) || !std::isfinite(spread)) spread = 1.0;  // constant column, n = 1
@@ -146,38 +146,49 @@ class Bandwidth {
     return std::sqrt(w.dot((x.array() - mean).square().matrix()) / correction);
   }
 
-  /// Linear interpolation between order statistics: numpy's default (type 7) for equal weights;
-  /// with weights, interpolation on the midpoints of the weighted empirical distribution.
-  static double weighted_quantile(const Eigen::VectorXd& x, const Eigen::VectorXd& w, double p,
-                                  bool equal_weights) {
+  /// The interquartile range, quantiles by linear interpolation between order statistics:
+  /// numpy's default (type 7) for equal weights (selection, no sort); with weights, interpolation
+  /// on the midpoints of the weighted empirical distribution (one sort for both quartiles).
+  static double weighted_iqr(const Eigen::VectorXd& x, const Eigen::VectorXd& w,
+                             bool equal_weights) {
     const Eigen::Index n = x.size();
+    if (n == 1) return 0.0;
+    if (equal_weights) {
+      std::vector<double> values(x.data(), x.data() + n);
+      auto quantile = [&](double p) {
+        const double position = p * static_cast<double>(n - 1);
+        const auto below = static_cast<std::ptrdiff_t>(std::floor(position));
+        const auto at = values.begin() + below;
+        std::nth_element(values.begin(), at, values.end());
+        // Everything after `at` is at least *at: the next order statistic is their minimum.
+        const double next = below + 1 < n ? *std::min_element(at + 1, values.end()) : *at;
+        return *at + (position - static_cast<double>(below)) * (next - *at);
+      };
+      const double upper = quantile(0.75);
+      return upper - quantile(0.25);
+    }
     std::vector<Eigen::Index> order(static_cast<std::size_t>(n));
     std::iota(order.begin(), order.end(), Eigen::Index{0});
     std::sort(order.begin(), order.end(),
               [&](Eigen::Index a, Eigen::Index b) { return x(a) < x(b); });
     auto sorted = [&](Eigen::Index i) { return x(order[static_cast<std::size_t>(i)]); };
-    if (n == 1) return x(0);
-    if (equal_weights) {
-      const double position = p * static_cast<double>(n - 1);
-      const auto below = static_cast<Eigen::Index>(std::floor(position));
-      const Eigen::Index above = std::min(below + 1, n - 1);
-      const double fraction = position - static_cast<double>(below);
-      return sorted(below) + fraction * (sorted(above) - sorted(below));
-    }
-    double cumulative = 0, previous_point = 0, previous_value = sorted(0);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const double weight = w(order[static_cast<std::size_t>(i)]);
-      const double point = cumulative + 0.5 * weight;  // midpoint of this sample's mass
-      cumulative += weight;
-      if (point >= p) {
-        if (i == 0 || point <= previous_point) return sorted(i);
-        const double fraction = (p - previous_point) / (point - previous_point);
-        return previous_value + fraction * (sorted(i) - previous_value);
+    auto quantile = [&](double p) {
+      double cumulative = 0, previous_point = 0, previous_value = sorted(0);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double weight = w(order[static_cast<std::size_t>(i)]);
+        const double point = cumulative + 0.5 * weight;  // midpoint of this sample's mass
+        cumulative += weight;
+        if (point >= p) {
+          if (i == 0 || point <= previous_point) return sorted(i);
+          const double fraction = (p - previous_point) / (point - previous_point);
+          return previous_value + fraction * (sorted(i) - previous_value);
+        }
+        previous_point = point;
+        previous_value = sorted(i);
       }
-      previous_point = point;
-      previous_value = sorted(i);
-    }
-    return sorted(n - 1);
+      return sorted(n - 1);
+    };
+    return quantile(0.75) - quantile(0.25);
   }
 
   Rule m_rule;                   // fixed widths or a rule of thumb
