@@ -43,7 +43,8 @@ struct require_differentiable {
 
 /// Whether a Term takes a seed, `void seed(State&, Scalar max) const`: a lower bound of the
 /// query's largest log-weight to start its running maximum from (valid for Terms whose sums all
-/// share one maximum; see sum_over_points).
+/// share one maximum; see sum_over_points), and with it `add_block_below` for the blocks that lie
+/// below the seed (their log-weights formed inside the sums' pass, never stored).
 template <class Term, class = void>
 struct takes_seeds : std::false_type {};
 template <class Term>
@@ -271,7 +272,8 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
   using State = typename Term::State;
   std::vector<State> states(static_cast<std::size_t>(cut.shards() * m), term.start());
   // On the sorted line, a Term that takes seeds starts each query from a lower bound of its
-  // largest log-weight, and the pass skips the blocks that flush against it.
+  // largest log-weight; the pass skips the blocks that flush against it and takes those below it
+  // in one pass each (ObjectivePass::add_block).
   Vector seeds;
   Scalar log_max_weight = -std::numeric_limits<Scalar>::infinity();
   if constexpr (takes_seeds<Term>::value && kernel_traits<Kernel>::has_linear_log_profile) {

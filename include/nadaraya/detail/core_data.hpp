@@ -330,26 +330,60 @@ struct CoreStates {
 /// exp(l - max) y_c.
 template <class Scalar>
 struct CoreScratch {
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   static constexpr Index lanes = lane_count<Scalar>();
   // Eigen vectors, not std::vector: left uninitialised (zeroing 64 KiB is a visible part of a
   // call with 16 queries and 16 keys).
   // The panel block only where it is used, and only as large as the data's blocks (fewer keys
   // for large d).
-  // Both sized for the call, not the largest item: a 16 x 16 call at d = 32 would otherwise take
-  // 128 KiB, which glibc returns to the system after each call and faults back in.
+  // Both sized for the call, and the thread's from its last call reused when large enough (see
+  // kept()): glibc returns freed memory at the top of the heap to the system past 128 KiB, and
+  // a call at n = m = 256, d = 32 then faulted its tiles back in each time (20% of the call).
   explicit CoreScratch(const CoreData<Scalar>& data)
-      : scores(std::min<Index>(CoreShape::group_queries, std::max<Index>(data.m, 1)) *
-               CoreShape::block_keys),
-        panels(data.keys_packed || data.use_gemm || data.sorted_line
-                   ? 0
-                   : std::min(data.block_keys, data.n_padded) * data.d),
-        partials((data.k + 1) * lanes, CoreShape::group_queries),
-        line_blocks(data.sorted_line ? 2 * CoreShape::group_queries : 0) {}
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> scores;
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> panels;
+      : partials((data.k + 1) * lanes, CoreShape::group_queries),
+        line_blocks(data.sorted_line ? 2 * CoreShape::group_queries : 0) {
+    take(kept().scores, scores,
+         std::min<Index>(CoreShape::group_queries, std::max<Index>(data.m, 1)) *
+             CoreShape::block_keys);
+    take(kept().panels, panels,
+         data.keys_packed || data.use_gemm || data.sorted_line
+             ? 0
+             : std::min(data.block_keys, data.n_padded) * data.d);
+  }
+  ~CoreScratch() {
+    give_back(scores, kept().scores);
+    give_back(panels, kept().panels);
+  }
+  CoreScratch(const CoreScratch&) = delete;
+  CoreScratch& operator=(const CoreScratch&) = delete;
+  CoreScratch(CoreScratch&&) noexcept = default;
+  CoreScratch& operator=(CoreScratch&&) = delete;
+
+  Vector scores;  // at least the call's size: a 32 x 256 score tile at most
+  Vector panels;  // at least one packed block of keys, at most PassShape::max_block_bytes
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> partials;  // (k + 1) L x 32
   /// The sorted line: per query of the item, the range of blocks it reads (first, end).
   Eigen::Matrix<Index, Eigen::Dynamic, 1> line_blocks;
+
+ private:
+  // The calling thread's buffers from its last scratch: both bounded (a score tile, one block).
+  struct Kept {
+    Vector scores, panels;
+  };
+  static Kept& kept() {
+    thread_local Kept buffers;
+    return buffers;
+  }
+  static void take(Vector& from, Vector& to, Index size) {
+    if (from.size() >= size && size > 0) {
+      to.swap(from);
+    } else {
+      to.resize(size);
+    }
+  }
+  static void give_back(Vector& from, Vector& to) {
+    if (from.size() > to.size()) to.swap(from);
+  }
 };
 
 }  // namespace detail
