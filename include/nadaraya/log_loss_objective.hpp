@@ -21,7 +21,8 @@ namespace nadaraya {
 /// with probabilities clipped at epsilon = the machine epsilon of Scalar, as scikit-learn's
 /// log_loss clips them (a clipped term has zero gradient). Each class keeps its own running-max
 /// state, so log P is exact even when h is so small that the own class's share underflows.
-/// A point that no other point reaches (compact kernels) takes its nearest points' class shares.
+/// A point that no other point reaches (compact kernels; any kernel once every squared distance
+/// overflows, at widths far below the data's spacing) takes its nearest points' class shares.
 template <class Kernel, class Scalar_ = double>
 class LogLossObjective : public detail::ObjectiveBase<LogLossObjective<Kernel, Scalar_>, Scalar_> {
   using Base = detail::ObjectiveBase<LogLossObjective<Kernel, Scalar_>, Scalar_>;

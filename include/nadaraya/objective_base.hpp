@@ -301,15 +301,16 @@ double sum_over_points(const ObjectiveData<Scalar>& data, const Eigen::VectorXd&
     State& state = states[static_cast<std::size_t>(q)];
     for (Eigen::Index shard = 1; shard < cut.shards(); ++shard)
       term.merge(state, states[static_cast<std::size_t>(shard * m + q)]);
-    if constexpr (kernel_traits<Kernel>::is_compact) {
-      if (!term.reached(state)) {  // no key in the support: the nearest ones stand in
-        const Eigen::Index skip = excluded[static_cast<std::size_t>(q)];
-        std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), keys, log_weights, skip);
-        for (Eigen::Index& key : nearest) key = order.row(key);  // the rows, as Terms index them
-        if (!nearest.empty()) {
-          term.add_nearest(state, nearest,
-                           nearest_shares(nearest, data.weights(), data.log_shares()));
-        }
+    // No key reached: outside a compact support, or (any kernel) every r2 overflowed, at widths
+    // far below the data's spacing. The nearest keys stand in: the limit of the prediction, as
+    // in the estimators (their weights alone survive there).
+    if (!term.reached(state)) {
+      const Eigen::Index skip = excluded[static_cast<std::size_t>(q)];
+      std::vector<Eigen::Index> nearest = nearest_keys(queries.row(q), keys, log_weights, skip);
+      for (Eigen::Index& key : nearest) key = order.row(key);  // the rows, as Terms index them
+      if (!nearest.empty()) {
+        term.add_nearest(state, nearest,
+                         nearest_shares(nearest, data.weights(), data.log_shares()));
       }
     }
     term.finish(rows[static_cast<std::size_t>(q)], state, losses(q),

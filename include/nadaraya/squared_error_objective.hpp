@@ -17,7 +17,8 @@ namespace nadaraya {
 /// (p_i = 1/n without weights), where f_{-i} pools every training point but i. statsmodels'
 /// `KernelReg.cv_loo` (local constant, unweighted) is 2 L.
 ///
-/// A point that no other point reaches (compact kernels) is predicted by its nearest points in
+/// A point that no other point reaches (compact kernels; or any kernel at widths so far below the
+/// data's spacing that every squared distance overflows) is predicted by its nearest points in
 /// scaled distance (Unreached::nearest_neighbour): the limit as the last key leaves the support,
 /// so L stays continuous; its gradient there is zero.
 ///

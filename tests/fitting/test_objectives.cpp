@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nadaraya/nadaraya.hpp>
@@ -418,6 +419,40 @@ TEST_CASE("a nearest key of tiny weight still predicts an unreached point in flo
       SquaredErrorObjective<Epanechnikov, float>(X_float, y_float, weights, serial())
           .value(log_widths({1.0}));
   CHECK(nadaraya_test::close<float>(value, expected));
+}
+
+TEMPLATE_TEST_CASE("at widths far below the spacing every kernel takes the nearest points",
+                   "[objectives][edge]", float, double) {
+  // Every squared scaled distance overflows (h = e^-700 in double, e^-60 in float, the scaled
+  // data still finite): no point reaches another, under unbounded kernels too. Each point is
+  // predicted by its nearest neighbour, the limit the estimators give, with a zero gradient:
+  // it was NaN for the Gaussian and the Laplacian.
+  using Scalar = TestType;
+  MatrixOf<Scalar> X(5, 1);
+  X << 0, 1, 2.5, 4.5, 7;  // gaps 1, 1.5, 2, 2.5: no ties
+  MatrixOf<Scalar> y(5, 1);
+  y << 1, 0, 2, 1, 3;
+  // Nearest neighbours 1, 0, 1, 2, 3: predictions 0, 1, 0, 2, 1, residuals 1, -1, 2, -1, 2.
+  const double expected = 0.5 * (1 + 1 + 4 + 1 + 4) / 5;
+  const double theta = std::is_same<Scalar, float>::value ? -60 : -700;
+  auto check = [&](const auto& objective) {
+    Eigen::VectorXd gradient;
+    const double value =
+        objective.value_and_gradient(Eigen::VectorXd::Constant(1, theta), gradient);
+    CHECK(value == Approx(expected).epsilon(1e-12));
+    CHECK(gradient.isZero(0));
+  };
+  check(SquaredErrorObjective<Gaussian, Scalar>(X, y, Eigen::VectorXd(), serial()));
+  check(SquaredErrorObjective<Laplacian, Scalar>(X, y, Eigen::VectorXd(), serial()));
+  // The classifier's log-loss: labels 0, 0, 1, 1, 0; nearest labels 0, 0, 0, 1, 1: points 2 and
+  // 4 get probability 0 for their class, the loss's floor (epsilon), the others probability 1.
+  const Eigen::VectorXi labels = (Eigen::VectorXi(5) << 0, 0, 1, 1, 0).finished();
+  const LogLossObjective<Gaussian, Scalar> log_loss(X, labels, Eigen::VectorXd(), serial());
+  Eigen::VectorXd gradient;
+  const double loss = log_loss.value_and_gradient(Eigen::VectorXd::Constant(1, theta), gradient);
+  const double floor = static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+  CHECK(loss == Approx(2 * -std::log(floor) / 5).epsilon(1e-12));
+  CHECK(gradient.isZero(0));
 }
 
 TEST_CASE("the Uniform kernel has a zero gradient", "[objectives][gradient][edge]") {

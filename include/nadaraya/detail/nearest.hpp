@@ -19,26 +19,41 @@ namespace detail {
 /// the support, so an objective stays continuous there.
 
 /// Keys of positive weight (finite `log_weights`) at the smallest squared scaled distance from
-/// `query` (all ties), skipping key `excluded` (-1: none). r2 is formed in double: in float,
-/// keys whose distances differ by less than float's rounding would tie.
-template <class Row, class Keys, class LogWeights>
-std::vector<Eigen::Index> nearest_keys(const Eigen::MatrixBase<Row>& query,
-                                       const Eigen::MatrixBase<Keys>& keys,
-                                       const Eigen::MatrixBase<LogWeights>& log_weights,
-                                       Eigen::Index excluded) {
+/// `query` (all ties), skipping key `excluded` (-1: none), with r2 formed in `Wide`.
+template <class Wide, class Row, class Keys, class LogWeights>
+std::vector<Eigen::Index> nearest_keys_in(const Eigen::MatrixBase<Row>& query,
+                                          const Eigen::MatrixBase<Keys>& keys,
+                                          const Eigen::MatrixBase<LogWeights>& log_weights,
+                                          Eigen::Index excluded, Wide& best) {
   using Scalar = typename LogWeights::Scalar;
   std::vector<Eigen::Index> nearest;
-  double best = std::numeric_limits<double>::infinity();
+  best = 0;
   for (Eigen::Index i = 0; i < keys.rows(); ++i) {
     if (i == excluded || log_weights(i) == -std::numeric_limits<Scalar>::infinity()) continue;
-    const double r2 =
-        (query.template cast<double>() - keys.row(i).template cast<double>()).squaredNorm();
-    if (r2 < best) {
+    const Wide r2 = (query.template cast<Wide>() - keys.row(i).template cast<Wide>()).squaredNorm();
+    if (nearest.empty() || r2 < best) {
       best = r2;
       nearest.assign(1, i);
     } else if (r2 == best) {
       nearest.push_back(i);
     }
+  }
+  return nearest;
+}
+
+/// nearest_keys_in with r2 in double (in float, keys whose distances differ by less than float's
+/// rounding would tie); in long double where double's r2 overflows (widths far below the data's
+/// spacing, scaled keys near the largest double), which would make every key a tie.
+template <class Row, class Keys, class LogWeights>
+std::vector<Eigen::Index> nearest_keys(const Eigen::MatrixBase<Row>& query,
+                                       const Eigen::MatrixBase<Keys>& keys,
+                                       const Eigen::MatrixBase<LogWeights>& log_weights,
+                                       Eigen::Index excluded) {
+  double best = 0;
+  std::vector<Eigen::Index> nearest = nearest_keys_in(query, keys, log_weights, excluded, best);
+  if (!(best < std::numeric_limits<double>::infinity())) {
+    long double wide_best = 0;
+    nearest = nearest_keys_in(query, keys, log_weights, excluded, wide_best);
   }
   return nearest;
 }
