@@ -98,7 +98,8 @@ class SquaredErrorObjective
       constexpr Eigen::Index few = 8;
       const Matrix& outputs = objective.m_block_outputs;
       const Scalar* local[few];
-      std::vector<const Scalar*> many(outputs.cols() > few ? outputs.cols() : 0);
+      std::vector<const Scalar*> many(
+          static_cast<std::size_t>(outputs.cols() > few ? outputs.cols() : 0));
       const Scalar** values = outputs.cols() > few ? many.data() : local;
       for (Eigen::Index c = 0; c < outputs.cols(); ++c)
         values[c] = outputs.data() + c * outputs.rows() + begin;
