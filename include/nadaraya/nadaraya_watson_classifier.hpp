@@ -106,6 +106,7 @@ class NadarayaWatsonClassifier {
                const Eigen::MatrixBase<LabelDerived>& labels) const {
     const char* where = "NadarayaWatsonClassifier::score";
     m_training.check_fitted(where);
+    detail::check_label_column(labels, where);
     detail::check_rows(labels, Q.rows(), "labels", where, "'Q'");
     const std::vector<Eigen::Index> codes = detail::label_codes(
         labels, m_classes.data(), static_cast<std::size_t>(m_classes.size()), where);

@@ -252,6 +252,10 @@ TEST_CASE("errors: bad class labels", "[errors]") {
         MessageContains({"NadarayaWatsonClassifier::score", "'labels'", "label 5", "row 1"}));
     REQUIRE_THROWS_MATCHES(classifier.score(data.Q, Eigen::VectorXi::Zero(3)), InvalidArgument,
                            MessageContains({"'labels'", "3 rows", "'Q'", "4"}));
+    // A matrix of labels is refused, not read by its first column.
+    REQUIRE_THROWS_MATCHES(
+        classifier.score(data.Q, Eigen::MatrixXi::Zero(4, 2)), InvalidArgument,
+        MessageContains({"NadarayaWatsonClassifier::score", "'labels'", "column vector", "4 x 2"}));
   }
   SECTION("decision_function needs exactly two classes") {
     classifier.fit(data.X, (Eigen::VectorXi(6) << 0, 1, 2, 0, 1, 2).finished());

@@ -39,17 +39,23 @@ std::vector<Eigen::Index> label_codes(const Eigen::MatrixBase<Derived>& labels,
   return codes;
 }
 
-/// Checks training labels (an integer column, one per row of X, at least two classes) and codes
-/// them. `Label` is the type they are compared in.
-template <class Label, class Derived>
-LabelCodes<Label> encode_labels(const Eigen::MatrixBase<Derived>& labels, Eigen::Index rows,
-                                const char* where) {
+/// Labels are an integer column: a matrix with more columns is refused, not read by its first.
+template <class Derived>
+void check_label_column(const Eigen::MatrixBase<Derived>& labels, const char* where) {
   static_assert(std::is_integral<typename Derived::Scalar>::value,
                 "labels must be an integer vector (e.g. Eigen::VectorXi)");
   if (labels.cols() != 1) {
     fail(where, "argument 'labels' must be a column vector, got ", labels.rows(), " x ",
          labels.cols());
   }
+}
+
+/// Checks training labels (an integer column, one per row of X, at least two classes) and codes
+/// them. `Label` is the type they are compared in.
+template <class Label, class Derived>
+LabelCodes<Label> encode_labels(const Eigen::MatrixBase<Derived>& labels, Eigen::Index rows,
+                                const char* where) {
+  check_label_column(labels, where);
   check_rows(labels, rows, "labels", where, "'X'");
   LabelCodes<Label> result;
   for (Eigen::Index i = 0; i < labels.rows(); ++i)
