@@ -73,8 +73,8 @@ struct takes_seeds<
 ///                  Scalar* scratch) const;              // scratch: 4 block.count scalars
 ///   void merge(State&, const State&) const;             // the state of a later key shard
 ///   bool reached(const State&) const;                   // false: no key reached the query
-///   void add_nearest(State&, const std::vector<Index>& keys,    // compact kernels, unreached:
-///                    const std::vector<double>& shares) const;  // nearest keys (nearest.hpp)
+///   void add_nearest(State&, const std::vector<Index>& keys,    // unreached (no support, or
+///                    const std::vector<double>& shares) const;  // r2 overflowed): nearest keys
 ///   void finish(Index point, const State&, double& loss, double* gradient) const;
 ///   // optional, both or neither (takes_seeds): see sum_over_points
 ///   void seed(State&, Scalar max) const;

@@ -132,7 +132,8 @@ class SoftmaxGradientAccumulator {
     Scalar* weights = scratch;
     Scalar* terms = scratch + count;
     const Scalar reference = m_max;
-    if (m_parameters > 0 && add_fused_block(block, log_weights, reference, values, gradient))
+    if (m_parameters > 0 &&
+        add_fused_block<false>(block, log_weights, Scalar(0), reference, values, gradient))
       return;
     // exp(l_k - M) <= 1; exp_neg(+inf) = 0 for the skipped keys.
     for (Eigen::Index k = 0; k < count; ++k)
@@ -176,34 +177,11 @@ class SoftmaxGradientAccumulator {
   /// block.key_columns, is at most max_log_weight(). They are formed inside the one pass over the
   /// keys, never stored (block.log_weight and block.r2 are not read): the sorted line's blocks
   /// away from the query. The same sums, bit for bit, as add_block over those log-weights. False:
-  /// not a shape the one pass takes (see add_fused_block; one shared width needs one
-  /// coordinate), nothing added.
+  /// not a shape the one pass takes (add_fused_block), nothing added.
   bool add_block_below(const PairBlock<Scalar>& block, Scalar slope, const Scalar* const* values,
                        const BlockGradient<Scalar>& gradient) {
     NADARAYA_ASSERT(m_max > -std::numeric_limits<Scalar>::infinity());
-    const bool shaped = gradient.factors == nullptr && m_outputs <= 1 && m_parameters >= 1 &&
-                        m_parameters <= 4 &&
-                        block.dimensions == (gradient.per_dimension ? m_parameters : 1);
-    if (!shaped) return false;
-    if (!gradient.per_dimension) {
-      add_moments<1, false, true>(block, block.key_log_weight, slope, m_max, values,
-                                  gradient.factor);
-      return true;
-    }
-    switch (m_parameters) {
-      case 1:
-        return add_moments<1, true, true>(block, block.key_log_weight, slope, m_max, values,
-                                          gradient.factor);
-      case 2:
-        return add_moments<2, true, true>(block, block.key_log_weight, slope, m_max, values,
-                                          gradient.factor);
-      case 3:
-        return add_moments<3, true, true>(block, block.key_log_weight, slope, m_max, values,
-                                          gradient.factor);
-      default:
-        return add_moments<4, true, true>(block, block.key_log_weight, slope, m_max, values,
-                                          gradient.factor);
-    }
+    return add_fused_block<true>(block, block.key_log_weight, slope, m_max, values, gradient);
   }
 
   /// Starts an empty state's running maximum at `max`, a lower bound of the largest log-weight to
@@ -248,26 +226,32 @@ class SoftmaxGradientAccumulator {
  private:
   // add_block's sums in one pass (detail::block_moments, the weights exp(l_k - reference) formed
   // in it) for the common shapes: one constant derivative factor (the Gaussian), at most one
-  // value column, at most four parameters. False: not such a shape, nothing added.
-  bool add_fused_block(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar reference,
-                       const Scalar* const* values, const BlockGradient<Scalar>& gradient) {
+  // value column, at most four parameters; with FromKeys (add_block_below) the log-weights
+  // slope r2 + log_weights[k] too, r2 from one key column per width (one shared width: one
+  // column). False: not such a shape, nothing added.
+  template <bool FromKeys>
+  bool add_fused_block(const PairBlock<Scalar>& block, const Scalar* log_weights, Scalar slope,
+                       Scalar reference, const Scalar* const* values,
+                       const BlockGradient<Scalar>& gradient) {
     if (gradient.factors != nullptr || m_outputs > 1) return false;
+    if (FromKeys && block.dimensions != (gradient.per_dimension ? m_parameters : 1)) return false;
     if (!gradient.per_dimension)
-      return m_parameters == 1 && add_moments<1, false, false>(block, log_weights, Scalar(0),
-                                                               reference, values, gradient.factor);
+      return m_parameters == 1 &&
+             add_moments<1, false, FromKeys>(block, log_weights, slope, reference, values,
+                                             gradient.factor);
     switch (m_parameters) {
       case 1:
-        return add_moments<1, true, false>(block, log_weights, Scalar(0), reference, values,
-                                           gradient.factor);
+        return add_moments<1, true, FromKeys>(block, log_weights, slope, reference, values,
+                                              gradient.factor);
       case 2:
-        return add_moments<2, true, false>(block, log_weights, Scalar(0), reference, values,
-                                           gradient.factor);
+        return add_moments<2, true, FromKeys>(block, log_weights, slope, reference, values,
+                                              gradient.factor);
       case 3:
-        return add_moments<3, true, false>(block, log_weights, Scalar(0), reference, values,
-                                           gradient.factor);
+        return add_moments<3, true, FromKeys>(block, log_weights, slope, reference, values,
+                                              gradient.factor);
       case 4:
-        return add_moments<4, true, false>(block, log_weights, Scalar(0), reference, values,
-                                           gradient.factor);
+        return add_moments<4, true, FromKeys>(block, log_weights, slope, reference, values,
+                                              gradient.factor);
       default:
         return false;
     }

@@ -421,7 +421,7 @@ TEST_CASE("a nearest key of tiny weight still predicts an unreached point in flo
   CHECK(nadaraya_test::close<float>(value, expected));
 }
 
-TEMPLATE_TEST_CASE("at widths far below the spacing every kernel takes the nearest points",
+TEMPLATE_TEST_CASE("at widths far below the spacing unbounded kernels take the nearest points",
                    "[objectives][edge]", float, double) {
   // Every squared scaled distance overflows (h = e^-700 in double, e^-60 in float, the scaled
   // data still finite): no point reaches another, under unbounded kernels too. Each point is
